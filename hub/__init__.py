@@ -1,0 +1,1 @@
+"""The tracking hub: settings, Kafka plumbing, faust processors and the CLI."""

@@ -1,0 +1,103 @@
+"""The hub's Kafka topics, declared in one place with their partition counts and configs.
+
+This is part of the external contract: names and keys stay stable once released. A new
+incompatible payload gets a new ``.vN`` topic, never a silent change of an existing one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from hub.settings import Settings
+
+RAW = "tracking.raw.v1"
+EVENTS = "tracking.events.v1"
+DLQ = "tracking.dlq.v1"
+SHIPMENTS = "shipments.v1"
+ALERTS = "alerts.v1"
+
+
+@dataclass(frozen=True, slots=True)
+class TopicSpec:
+    """What a topic must look like on the broker."""
+
+    name: str
+    partitions: int
+    replication_factor: int
+    key: str  # what the record key is, for the docs and for readers of this file
+    value: str  # the schema model carried as the record value
+    configs: dict[str, str] = field(default_factory=dict)
+
+
+def declared_topics(settings: Settings) -> list[TopicSpec]:
+    """Every topic the hub needs, with explicit partition counts and configs.
+
+    Tables in the hub are co-partitioned with the topic that feeds them, so the partition
+    count of every partitioned topic is the same ``settings.partitions``.
+    """
+    n = settings.partitions
+    rf = settings.replication_factor
+    min_isr = str(min(2, rf))
+    common = {"min.insync.replicas": min_isr}
+    return [
+        TopicSpec(
+            RAW,
+            n,
+            rf,
+            key="source:reference",
+            value="RawEnvelope",
+            configs={
+                **common,
+                "cleanup.policy": "delete",
+                "retention.ms": str(settings.raw_retention_ms),
+                # Carrier batches can be large; the gateway caps bodies below this.
+                "max.message.bytes": str(4 * 1024 * 1024),
+                "compression.type": "producer",
+            },
+        ),
+        TopicSpec(
+            EVENTS,
+            n,
+            rf,
+            key="primary identifier",
+            value="TrackingEvent",
+            configs={**common, "cleanup.policy": "delete", "retention.ms": str(30 * 86_400_000)},
+        ),
+        TopicSpec(
+            DLQ,
+            n,
+            rf,
+            key="source:reference",
+            value="DeadLetter",
+            configs={
+                **common,
+                "cleanup.policy": "delete",
+                "retention.ms": "-1",  # kept until a fixed mapper replays them
+                "max.message.bytes": str(5 * 1024 * 1024),
+            },
+        ),
+        TopicSpec(
+            SHIPMENTS,
+            n,
+            rf,
+            key="shipment_id",
+            value="ShipmentPlan",
+            configs={
+                **common,
+                "cleanup.policy": "compact",
+                "min.compaction.lag.ms": "60000",
+            },
+        ),
+        TopicSpec(
+            ALERTS,
+            n,
+            rf,
+            key="seller_id",
+            value="Alert",
+            configs={**common, "cleanup.policy": "delete", "retention.ms": str(30 * 86_400_000)},
+        ),
+    ]
+
+
+def topic_names(settings: Settings) -> list[str]:
+    return [spec.name for spec in declared_topics(settings)]
