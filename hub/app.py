@@ -64,11 +64,11 @@ def create_app(settings: Settings) -> HubApp:
         consumer_auto_offset_reset="earliest",
         web_enabled=False,
     )
-    _declare(app)
+    _declare(app, settings)
     return app
 
 
-def _declare(app: faust.App) -> None:
+def _declare(app: faust.App, settings: Settings) -> None:
     events_topic = app.topic(
         topics.EVENTS, key_type=bytes, value_type=bytes, value_serializer="raw"
     )
@@ -91,4 +91,9 @@ def _declare(app: faust.App) -> None:
 
     @app.task
     async def announce_ready() -> None:
-        log.info("trackhub is waiting for events on %s (raw: %s)", topics.EVENTS, topics.RAW)
+        log.info(
+            "trackhub is waiting for events on %s at %s (topics: %s)",
+            topics.EVENTS,
+            settings.bootstrap_servers,
+            ", ".join(topics.topic_names(settings)),
+        )
