@@ -172,7 +172,8 @@ class RawEnvelope(StrictModel):
     envelope_id: Annotated[str, StringConstraints(pattern=r"^raw_[0-9a-f]{32}$")] = Field(
         default="", validate_default=False
     )
-    source: SourceName
+    source: SourceName = Field(description="The configured source (sender) name")
+    format: SourceName = Field(description="The connector (wire format) that parses the body")
     reference: ShortStr = Field(
         description="What the record is keyed by after the source name: the delivery id "
         "(webhook id) or, without one, the body digest"

@@ -45,6 +45,7 @@ def make_event(**changes: Any) -> TrackingEvent:
 def make_envelope(body: bytes = b'{"result": {"id": "trk_1"}}', **changes: Any) -> RawEnvelope:
     fields: dict[str, Any] = {
         "source": "easypost",
+        "format": "easypost",
         "reference": "hook_1",
         "received_at": RECEIVED,
         "content_type": "application/json",
