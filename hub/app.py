@@ -13,16 +13,17 @@ aiokafka driver turns idempotence on only inside transactions, and we do not use
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
-from pydantic import ValidationError
 
 from hub import topics
+from hub.kafka_clients import encode_key, encode_model
+from hub.normalize import normalize_record
 from hub.settings import Settings
-from schemas.events import TrackingEvent
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,17 @@ class HubApp(faust.App):
         return IdempotentTransport(self.conf.broker_producer, self)
 
 
+def _bytes_topic(app: faust.App, name: str) -> faust.TopicT:
+    return app.topic(
+        name,
+        key_type=bytes,
+        value_type=bytes,
+        key_serializer="raw",
+        value_serializer="raw",
+        partitions=None,
+    )
+
+
 def create_app(settings: Settings) -> HubApp:
     """The hub's faust app for ``settings``; nothing connects until a worker starts it."""
     app = HubApp(
@@ -69,25 +81,33 @@ def create_app(settings: Settings) -> HubApp:
 
 
 def _declare(app: faust.App, settings: Settings) -> None:
-    events_topic = app.topic(
-        topics.EVENTS, key_type=bytes, value_type=bytes, value_serializer="raw"
-    )
+    raw_topic = _bytes_topic(app, topics.RAW)
+    events_topic = _bytes_topic(app, topics.EVENTS)
+    dlq_topic = _bytes_topic(app, topics.DLQ)
 
-    @app.agent(events_topic, name="watch-events")
-    async def watch_events(stream: AsyncIterator[bytes]) -> None:
-        """Validates every normalized event; the hub's detectors will hang here."""
-        async for value in stream:
-            try:
-                event = TrackingEvent.model_validate_json(value)
-            except ValidationError as exc:
-                log.error("invalid event on %s: %s", topics.EVENTS, exc.error_count())
-                continue
-            log.info(
-                "event %s milestone=%s connector=%s",
-                event.event_id,
-                event.milestone.value,
-                event.source.connector,
-            )
+    @app.agent(raw_topic, name="normalize")
+    async def normalize(stream: faust.StreamT[bytes]) -> None:
+        """tracking.raw.v1 -> tracking.events.v1 (key: primary identifier) or the DLQ.
+
+        At-least-once: faust flushes these sends (acks=all) before it commits the raw
+        offset, so a crash re-reads the record and re-sends events with the same ids.
+        """
+        async for record in stream.events():
+            message = record.message
+            where = f"{message.topic}/{message.partition}/{message.offset}"
+            result = normalize_record(record.value, now=datetime.now(UTC), where=where)
+            for event in result.events:
+                await events_topic.send(
+                    key=encode_key(event.primary_identifier.key), value=encode_model(event)
+                )
+            if result.dead_letter is not None:
+                letter = result.dead_letter
+                log.warning(
+                    "dead-lettered %s from %s: %s", letter.raw.envelope_id, where, letter.error_type
+                )
+                await dlq_topic.send(
+                    key=encode_key(letter.raw.kafka_key), value=encode_model(letter)
+                )
 
     @app.task
     async def announce_ready() -> None:
