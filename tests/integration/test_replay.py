@@ -2,49 +2,23 @@
 
 from __future__ import annotations
 
-from kafka import TopicPartition
-
 from connectors.registry import get_connector
 from hub import topics
-from hub.kafka_clients import create_consumer, create_producer, encode_key, encode_model
+from hub.kafka_clients import create_producer, encode_key, encode_model
 from hub.replay import ReplayStart, replay_raw_log
 from hub.settings import Settings
 from schemas.events import DeadLetter, TrackingEvent
 from tests.connector_cases import connector_cases
+from tests.support.kafka_reading import end_offsets, read_since
 
 
 def _envelope(case: str):
     return next(c for c in connector_cases("native") if c.name == case).envelope()
 
 
-def _ends(settings: Settings, topic: str) -> dict[TopicPartition, int]:
-    consumer = create_consumer(settings, group_id=None, purpose="test-ends")
-    try:
-        tps = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
-        return consumer.end_offsets(tps)
-    finally:
-        consumer.close()
-
-
-def _read_from(settings: Settings, start: dict[TopicPartition, int]) -> list[bytes]:
-    consumer = create_consumer(settings, group_id=None, purpose="test-read")
-    try:
-        consumer.assign(list(start))
-        for tp, offset in start.items():
-            consumer.seek(tp, offset)
-        end = consumer.end_offsets(list(start))
-        values: list[bytes] = []
-        while any(consumer.position(tp) < end[tp] for tp in start):
-            for records in consumer.poll(timeout_ms=500).values():
-                values += [r.value for r in records]
-        return values
-    finally:
-        consumer.close()
-
-
 def test_replay_writes_events_and_dead_letters(kafka_settings: Settings) -> None:
     good, bad = _envelope("delivered_journey"), _envelope("naive_time")
-    raw_start = _ends(kafka_settings, topics.RAW)
+    raw_start = end_offsets(kafka_settings, topics.RAW)
     producer = create_producer(kafka_settings, purpose="test-replay-seed")
     try:
         for key, value in [
@@ -56,8 +30,8 @@ def test_replay_writes_events_and_dead_letters(kafka_settings: Settings) -> None
     finally:
         producer.close()
     events_start, dlq_start = (
-        _ends(kafka_settings, topics.EVENTS),
-        _ends(kafka_settings, topics.DLQ),
+        end_offsets(kafka_settings, topics.EVENTS),
+        end_offsets(kafka_settings, topics.DLQ),
     )
     start = ",".join(f"{tp.partition}:{offset}" for tp, offset in raw_start.items())
 
@@ -66,9 +40,9 @@ def test_replay_writes_events_and_dead_letters(kafka_settings: Settings) -> None
     assert report.records == 3
     assert report.dead_letters == 2
     events = [
-        TrackingEvent.model_validate_json(v) for v in _read_from(kafka_settings, events_start)
+        TrackingEvent.model_validate_json(v) for v in read_since(kafka_settings, events_start)
     ]
-    letters = [DeadLetter.model_validate_json(v) for v in _read_from(kafka_settings, dlq_start)]
+    letters = [DeadLetter.model_validate_json(v) for v in read_since(kafka_settings, dlq_start)]
     assert [e.event_id for e in events] == [e.event_id for e in get_connector("native").parse(good)]
     assert sorted(letter.error_type for letter in letters) == [
         "InvalidEnvelope",
@@ -78,7 +52,7 @@ def test_replay_writes_events_and_dead_letters(kafka_settings: Settings) -> None
 
 
 def test_replay_of_one_source_skips_the_others(kafka_settings: Settings) -> None:
-    raw_start = _ends(kafka_settings, topics.RAW)
+    raw_start = end_offsets(kafka_settings, topics.RAW)
     good = _envelope("delivered_journey")
     producer = create_producer(kafka_settings, purpose="test-replay-source")
     try:
@@ -97,9 +71,9 @@ def test_replay_of_one_source_skips_the_others(kafka_settings: Settings) -> None
 
 
 def test_dry_run_writes_nothing(kafka_settings: Settings) -> None:
-    events_start = _ends(kafka_settings, topics.EVENTS)
+    events_start = end_offsets(kafka_settings, topics.EVENTS)
     report = replay_raw_log(
         kafka_settings, ReplayStart(offset=0), dry_run=True, progress=lambda _: None
     )
     assert report.records > 0
-    assert _read_from(kafka_settings, events_start) == []
+    assert read_since(kafka_settings, events_start) == []

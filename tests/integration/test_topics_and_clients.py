@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import asyncio
 
-from kafka import TopicPartition
 from kafka.admin import ConfigResource, ConfigResourceType
 
 from hub import topics
 from hub.kafka_clients import (
     create_admin,
     create_async_producer,
-    create_consumer,
     create_producer,
     encode_key,
     encode_model,
@@ -20,21 +18,7 @@ from hub.kafka_clients import (
 from hub.settings import Settings
 from schemas import TrackingEvent
 from tests.factories import make_event
-
-
-def _read_one(settings: Settings, topic: str, partition: int, offset: int) -> tuple[bytes, bytes]:
-    consumer = create_consumer(settings, group_id=None, purpose="test-reader")
-    try:
-        tp = TopicPartition(topic, partition)
-        consumer.assign([tp])
-        consumer.seek(tp, offset)
-        for _ in range(20):
-            batch = consumer.poll(timeout_ms=500, max_records=1)
-            for records in batch.values():
-                return records[0].key, records[0].value
-        raise AssertionError(f"nothing read at {topic}[{partition}]@{offset}")
-    finally:
-        consumer.close()
+from tests.support.kafka_reading import read_one
 
 
 def test_all_declared_topics_exist_with_their_partitions_and_configs(
@@ -78,7 +62,7 @@ def test_event_round_trip_through_the_producer_factory(kafka_settings: Settings)
         )
     finally:
         producer.close()
-    raw_key, value = _read_one(kafka_settings, topics.EVENTS, metadata.partition, metadata.offset)
+    raw_key, value = read_one(kafka_settings, topics.EVENTS, metadata.partition, metadata.offset)
     assert raw_key == key.encode()
     again = TrackingEvent.model_validate_json(value)
     assert again == event
@@ -102,7 +86,7 @@ def test_event_round_trip_through_the_async_producer(kafka_settings: Settings) -
             await producer.stop()
 
     partition, offset = asyncio.run(send())
-    _, value = _read_one(kafka_settings, topics.EVENTS, partition, offset)
+    _, value = read_one(kafka_settings, topics.EVENTS, partition, offset)
     assert TrackingEvent.model_validate_json(value) == event
 
 

@@ -1,0 +1,53 @@
+"""Reading topics in tests: where a topic ends now, and what was written since."""
+
+from __future__ import annotations
+
+from kafka import TopicPartition
+
+from hub.kafka_clients import create_consumer
+from hub.settings import Settings
+
+
+def end_offsets(settings: Settings, topic: str) -> dict[TopicPartition, int]:
+    """Every partition's end offset: read from here to see only what comes next."""
+    consumer = create_consumer(settings, group_id=None, purpose="test-ends")
+    try:
+        return consumer.end_offsets(
+            [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        )
+    finally:
+        consumer.close()
+
+
+def read_since(settings: Settings, start: dict[TopicPartition, int]) -> list[bytes]:
+    """Values written since ``start``, up to the end offsets at the time of the call."""
+    consumer = create_consumer(settings, group_id=None, purpose="test-read")
+    try:
+        consumer.assign(list(start))
+        for tp, offset in start.items():
+            consumer.seek(tp, offset)
+        end = consumer.end_offsets(list(start))
+        values: list[bytes] = []
+        while any(consumer.position(tp) < end[tp] for tp in start):
+            for records in consumer.poll(timeout_ms=500).values():
+                values += [
+                    r.value for r in records if r.offset < end[TopicPartition(r.topic, r.partition)]
+                ]
+        return values
+    finally:
+        consumer.close()
+
+
+def read_one(settings: Settings, topic: str, partition: int, offset: int) -> tuple[bytes, bytes]:
+    """The (key, value) of one record."""
+    consumer = create_consumer(settings, group_id=None, purpose="test-reader")
+    try:
+        tp = TopicPartition(topic, partition)
+        consumer.assign([tp])
+        consumer.seek(tp, offset)
+        for _ in range(20):
+            for records in consumer.poll(timeout_ms=500, max_records=1).values():
+                return records[0].key, records[0].value
+        raise AssertionError(f"nothing read at {topic}[{partition}]@{offset}")
+    finally:
+        consumer.close()
