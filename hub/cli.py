@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -112,7 +114,55 @@ def cmd_schema_export(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    """Broker (unless external), topics, the webhook gateway (a child process) and the
+    worker (this process). Ctrl-C stops both; the broker keeps running."""
     settings = _settings()
+    _prepare_kafka(settings)
+    gateway = subprocess.Popen([sys.executable, "-m", "hub.cli", "gateway"])
+    try:
+        from hub.worker import run_worker
+
+        return run_worker(settings)
+    finally:
+        _stop_child(gateway)
+
+
+def cmd_worker(args: argparse.Namespace) -> int:
+    settings = _settings()
+    _prepare_kafka(settings)
+    from hub.worker import run_worker
+
+    return run_worker(settings)
+
+
+def cmd_gateway(args: argparse.Namespace) -> int:
+    settings = _settings()
+    try:
+        settings.effective_sources()
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    from connectors.gateway import run_gateway
+
+    run_gateway(settings)
+    return 0
+
+
+def cmd_poll(args: argparse.Namespace) -> int:
+    settings = _settings()
+    if not settings.pollers:
+        raise CliError("no pollers configured: set TRACKHUB_POLLERS (see the README)")
+    import asyncio
+
+    from connectors.pollers import run_pollers
+
+    try:
+        asyncio.run(run_pollers(settings))
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    return 0
+
+
+def _prepare_kafka(settings: Settings) -> None:
     from hub.kafka_clients import ensure_topics
 
     if settings.uses_local_broker:
@@ -122,9 +172,105 @@ def cmd_run(args: argparse.Namespace) -> int:
     report = ensure_topics(settings)
     if report.created:
         _progress(f"created topics: {', '.join(report.created)}")
-    from hub.worker import run_worker
 
-    return run_worker(settings)
+
+def _stop_child(child: subprocess.Popen[bytes]) -> None:
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+# --- connectors --------------------------------------------------------------------------
+
+
+def cmd_sources(args: argparse.Namespace) -> int:
+    settings = _settings()
+    from connectors.registry import get_connector
+
+    try:
+        sources = settings.effective_sources()
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    rows = [("SOURCE", "FORMAT", "SIGNATURE", "SECRETS", "CONTENT TYPES")]
+    for name, config in sorted(sources.items()):
+        connector = get_connector(config.format)
+        rows.append(
+            (
+                name,
+                config.format,
+                connector.signature.value,
+                str(len(config.secrets)) if config.secrets else "none (closed)",
+                ", ".join(sorted(connector.content_types)),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    for row in rows:
+        print(
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1]
+        )
+    return 0
+
+
+def cmd_normalize(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from connectors.base import ConnectorError
+    from connectors.registry import get_connector
+    from schemas.events import RawEnvelope
+
+    settings = _settings()
+    try:
+        sources = settings.effective_sources()
+    except ValueError as exc:
+        raise CliError(str(exc)) from None
+    if args.source not in sources:
+        raise CliError(f"unknown source {args.source!r}; see `trackhub sources`")
+    connector = get_connector(sources[args.source].format)
+    body = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
+    try:
+        raw = RawEnvelope.from_body(
+            body=body,
+            source=args.source,
+            format=connector.name,
+            reference=args.file.name if str(args.file) != "-" else "stdin",
+            received_at=datetime.now(UTC),
+            content_type=args.content_type or sorted(connector.content_types)[0],
+            signature_verified=False,
+            via="file",
+        )
+    except ValidationError as exc:
+        raise CliError(f"cannot wrap {args.file}: {exc.errors()[0]['msg']}") from None
+    try:
+        events = connector.parse(raw)
+    except ConnectorError as exc:
+        raise CliError(f"{exc.error_type}: {exc}") from None
+    for event in events:
+        print(event.model_dump_json())
+    _progress(f"{len(events)} event(s) from {args.file} as {connector.name}")
+    return 0
+
+
+def cmd_replay(args: argparse.Namespace) -> int:
+    from hub.replay import ReplayStart, ReplayStartError, replay_raw_log
+
+    settings = _settings()
+    try:
+        start = ReplayStart.parse(args.start)
+    except ReplayStartError as exc:
+        raise CliError(str(exc)) from None
+    report = replay_raw_log(
+        settings, start, source=args.source, dry_run=args.dry_run, progress=_progress
+    )
+    verb = "would write" if args.dry_run else "wrote"
+    print(
+        f"replayed {report.records} raw records ({report.skipped_other_sources} of other "
+        f"sources skipped): {verb} {report.events} events and {report.dead_letters} dead letters"
+    )
+    return 0
 
 
 # --- parser ------------------------------------------------------------------------------
@@ -145,6 +291,55 @@ def build_parser() -> argparse.ArgumentParser:
         description="Start the hub's main job and wait for events until interrupted.",
     )
     run.set_defaults(handler=cmd_run)
+
+    commands.add_parser(
+        "worker",
+        help="run the hub's stream workers only (normalize, ...)",
+        description="Run the faust worker: tracking.raw.v1 -> tracking.events.v1 / DLQ.",
+    ).set_defaults(handler=cmd_worker)
+    commands.add_parser(
+        "gateway",
+        help="run the signed webhook gateway only",
+        description="Serve POST /webhooks/{source} on TRACKHUB_GATEWAY_HOST:PORT; each "
+        "accepted delivery is durable in tracking.raw.v1 before its 202.",
+    ).set_defaults(handler=cmd_gateway)
+    commands.add_parser(
+        "poll",
+        help="run the pollers of sources without webhooks (TRACKHUB_POLLERS)",
+        description="Fetch each configured poller's pages into tracking.raw.v1 until "
+        "interrupted; cursors are kept in the state folder.",
+    ).set_defaults(handler=cmd_poll)
+    commands.add_parser(
+        "sources",
+        help="list the webhook sources, their formats and whether they have secrets",
+        description="List every configured source (never its secrets).",
+    ).set_defaults(handler=cmd_sources)
+    replay = commands.add_parser(
+        "replay",
+        help="re-normalize tracking.raw.v1 from a time or offset (after a mapper fix)",
+        description="Read tracking.raw.v1 from --from up to its current end and write the "
+        "events and dead letters again (ids are deterministic: duplicates collapse).",
+    )
+    replay.add_argument(
+        "--from",
+        dest="start",
+        required=True,
+        help="ISO time with offset, an offset for every partition, "
+        "partition:offset[,partition:offset...], or 'earliest'",
+    )
+    replay.add_argument("--source", default=None, help="only envelopes of this source")
+    replay.add_argument("--dry-run", action="store_true", help="count, write nothing")
+    replay.set_defaults(handler=cmd_replay)
+    normalize = commands.add_parser(
+        "normalize",
+        help="print the normalized events of one payload file as JSON lines",
+        description="Parse one payload with a source's connector and print its events as "
+        "JSON lines; bad input exits 1 with the connector's error on stderr.",
+    )
+    normalize.add_argument("--source", required=True, help="source name (see `trackhub sources`)")
+    normalize.add_argument("--content-type", default=None, help="override the content type")
+    normalize.add_argument("file", type=Path, help="payload file, or - for stdin")
+    normalize.set_defaults(handler=cmd_normalize)
 
     kafka = commands.add_parser(
         "kafka",

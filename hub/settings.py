@@ -6,12 +6,47 @@ module reads the environment. The README's configuration table lists these field
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class SourceConfig(BaseModel):
+    """One webhook sender: which wire format it speaks and the secrets that sign it.
+
+    Two secrets may be valid at once so a sender can rotate without downtime. A source
+    with no secret rejects every request (fail closed).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: str = Field(description="Connector name, see `trackhub sources`")
+    secrets: Annotated[list[SecretStr], Field(max_length=2)] = Field(default_factory=list)
+
+
+class PollerConfig(BaseModel):
+    """A source without webhooks, fetched page by page (see connectors/pollers.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    source: str = Field(description="A configured source name (gives the format)")
+    url: str = Field(pattern=r"^https?://", description="The provider's events endpoint")
+    interval_s: float = Field(default=300.0, gt=0, description="Pause between polling cycles")
+    max_requests_per_s: float = Field(default=1.0, gt=0, le=100)
+    page_size: int = Field(default=100, ge=1, le=10_000)
+    limit_param: str = "limit"
+    cursor_param: str = "cursor"
+    cursor_header: str = "Next-Page-Cursor"
+    headers: dict[str, SecretStr] = Field(
+        default_factory=dict, description="Request headers, e.g. the provider's API key"
+    )
+    timeout_s: float = Field(default=30.0, gt=0, le=300)
+    max_page_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=4 * 1024 * 1024)
 
 
 class Settings(BaseSettings):
@@ -60,6 +95,31 @@ class Settings(BaseSettings):
     )
     client_id: str = Field(default="trackhub", description="Kafka client id prefix.")
     log_level: str = Field(default="INFO", description="Python log level of hub processes.")
+    sources: dict[str, SourceConfig] = Field(
+        default_factory=dict,
+        description="Webhook senders as JSON: {name: {format, secrets: [..]}}. Every format "
+        "is also a source of its own name (without a secret, so closed until configured).",
+    )
+    sources_file: Path | None = Field(
+        default=None,
+        description="A JSON file of sources in the same shape, merged over TRACKHUB_SOURCES "
+        "(keep secrets there, readable only by the hub).",
+    )
+    pollers: list[PollerConfig] = Field(
+        default_factory=list,
+        description="Sources fetched by polling, as JSON: [{source, url, interval_s, ...}].",
+    )
+    gateway_host: str = Field(default="127.0.0.1", description="Webhook gateway listen address.")
+    gateway_port: int = Field(default=8080, ge=0, le=65535, description="Webhook gateway port.")
+    gateway_max_body_bytes: int = Field(
+        default=1024 * 1024,
+        ge=1024,
+        le=4 * 1024 * 1024,
+        description="Largest webhook body accepted (a format may set a smaller limit).",
+    )
+    gateway_kafka_timeout_s: float = Field(
+        default=10.0, gt=0, description="How long a webhook waits for Kafka before a 503."
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -68,6 +128,25 @@ class Settings(BaseSettings):
         if upper not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
             raise ValueError(f"unknown log level {value!r}")
         return upper
+
+    def effective_sources(self) -> dict[str, SourceConfig]:
+        """Every configured source: one per format name, then TRACKHUB_SOURCES, then the file."""
+        from connectors.registry import connector_names
+
+        merged = {name: SourceConfig(format=name) for name in connector_names()}
+        merged.update(self.sources)
+        if self.sources_file is not None:
+            try:
+                data = json.loads(self.sources_file.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise ValueError(
+                    f"cannot read TRACKHUB_SOURCES_FILE {self.sources_file}: {exc}"
+                ) from None
+            merged.update({name: SourceConfig.model_validate(v) for name, v in data.items()})
+        unknown = {n: c.format for n, c in merged.items() if c.format not in connector_names()}
+        if unknown:
+            raise ValueError(f"sources with an unknown format: {unknown}")
+        return merged
 
     @property
     def uses_local_broker(self) -> bool:

@@ -1,0 +1,249 @@
+"""The signed webhook gateway: ``POST /webhooks/{source}``.
+
+Delivery guarantee: **202 only after the ``RawEnvelope`` is durable** in
+``tracking.raw.v1`` (acks=all, idempotent producer). Whatever got a 2xx is in the raw log;
+whatever was not written got a 4xx/5xx and the sender retries. The gateway does not parse
+payloads: an authentic body our mapper cannot read is still accepted (202), and the
+normalizer dead-letters it with the reason so a fixed mapper can replay it.
+
+Order of checks, cheapest and safest first: unknown source (404), no secret configured
+(401, fail closed), content type (415), declared size (413), streamed size (413, before
+the body is held whole), signature on the raw bytes (401), replayed webhook id (401),
+duplicate (200), write (202, or 503 with ``Retry-After`` while Kafka is unavailable).
+Every error leaves as ``{"error": {"code", "message", "request_id"}}``; nothing internal
+(exception text, stack, secret) is ever in a response or a log line.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiohttp import web
+
+from connectors.base import Connector
+from connectors.delivery_memory import DeliveryMemory, Seen
+from connectors.raw_log import RawLogUnavailable, RawLogWriter
+from connectors.registry import get_connector
+from connectors.signatures import SignatureError, verify_signature
+from hub.settings import Settings, SourceConfig
+from schemas.events import RawEnvelope
+
+log = logging.getLogger(__name__)
+
+RETRY_AFTER_S = 5
+READ_CHUNK = 64 * 1024
+DROPPED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
+MAX_KEPT_HEADERS = 60
+
+
+@dataclass(frozen=True, slots=True)
+class ConfiguredSource:
+    name: str
+    connector: Connector
+    secrets: tuple[str, ...]
+    max_body_bytes: int
+
+
+class GatewayError(Exception):
+    """An answer other than success, in the one error shape."""
+
+    def __init__(self, status: int, code: str, message: str, **headers: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+        self.message = message
+        self.headers = headers
+
+
+SETTINGS = web.AppKey("settings", Settings)
+SOURCES = web.AppKey("sources", dict[str, ConfiguredSource])
+RAW_LOG = web.AppKey("raw_log", RawLogWriter)
+MEMORY = web.AppKey("memory", DeliveryMemory)
+CLOCK = web.AppKey("clock", Callable[[], datetime])
+REQUEST_ID = web.RequestKey("request_id", str)
+
+
+def configured_sources(settings: Settings) -> dict[str, ConfiguredSource]:
+    """Source name -> its connector, secrets and size limit, from the settings."""
+    result = {}
+    for name, config in settings.effective_sources().items():
+        connector = get_connector(config.format)
+        result[name] = ConfiguredSource(
+            name=name,
+            connector=connector,
+            secrets=_secrets(config),
+            max_body_bytes=min(connector.max_body_bytes, settings.gateway_max_body_bytes),
+        )
+    return result
+
+
+def _secrets(config: SourceConfig) -> tuple[str, ...]:
+    return tuple(s.get_secret_value() for s in config.secrets if s.get_secret_value())
+
+
+def _error_body(request_id: str, code: str, message: str) -> dict[str, object]:
+    return {"error": {"code": code, "message": message, "request_id": request_id}}
+
+
+@web.middleware
+async def error_middleware(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Every failure leaves in the one JSON shape; unexpected ones as an opaque 500."""
+    request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
+    try:
+        response = await handler(request)
+    except GatewayError as exc:
+        response = web.json_response(
+            _error_body(request_id, exc.code, exc.message), status=exc.status, headers=exc.headers
+        )
+    except web.HTTPException as exc:  # aiohttp's own: 404 no route, 405, 413 from the parser
+        code = exc.reason.lower().replace(" ", "_")
+        response = web.json_response(_error_body(request_id, code, exc.reason), status=exc.status)
+    except Exception:
+        log.exception("internal error (request %s)", request_id)
+        response = web.json_response(
+            _error_body(
+                request_id, "internal_error", "internal error; the delivery was not accepted"
+            ),
+            status=500,
+        )
+    response.headers["X-Request-Id"] = request_id
+    return response
+
+
+async def receive_webhook(request: web.Request) -> web.Response:
+    source = request.app[SOURCES].get(request.match_info["source"])
+    if source is None:
+        raise GatewayError(404, "unknown_source", "no such webhook source")
+    if not source.secrets:
+        raise GatewayError(401, "signature_invalid", "this source has no secret configured")
+    content_type = request.headers.get("Content-Type", "")
+    if not source.connector.accepts(content_type):
+        accepted = ", ".join(sorted(source.connector.content_types))
+        raise GatewayError(415, "unsupported_media_type", f"expected Content-Type {accepted}")
+    body = await _read_body(request, source.max_body_bytes)
+
+    now = request.app[CLOCK]()
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    try:
+        delivery_id = verify_signature(
+            source.connector.signature, source.secrets, headers, body, now
+        )
+    except SignatureError as exc:
+        log.info("rejected webhook for %s: %s", source.name, exc)
+        raise GatewayError(401, "signature_invalid", str(exc)) from None
+
+    digest = hashlib.sha256(body).hexdigest()
+    envelope = RawEnvelope.from_body(
+        body=body,
+        source=source.name,
+        format=source.connector.name,
+        reference=delivery_id or digest[:32],
+        received_at=now,
+        content_type=content_type[:200],
+        headers=_kept_headers(headers, request[REQUEST_ID]),
+        signature_verified=True,
+    )
+    memory = request.app[MEMORY]
+    seen = memory.check(source.name, envelope.envelope_id, delivery_id, digest)
+    if seen is Seen.REPLAYED_ID:
+        raise GatewayError(401, "signature_invalid", "webhook-id already used for another body")
+    if seen is Seen.DUPLICATE:
+        return web.json_response(
+            {"status": "duplicate", "envelope_id": envelope.envelope_id}, status=200
+        )
+    try:
+        await request.app[RAW_LOG].write(envelope)
+    except RawLogUnavailable:
+        raise GatewayError(
+            503,
+            "unavailable",
+            "cannot store the delivery now; retry later",
+            **{"Retry-After": str(RETRY_AFTER_S)},
+        ) from None
+    memory.remember(source.name, envelope.envelope_id, delivery_id, digest)
+    return web.json_response(
+        {"status": "accepted", "envelope_id": envelope.envelope_id}, status=202
+    )
+
+
+async def _read_body(request: web.Request, limit: int) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed ``limit``."""
+    too_large = GatewayError(413, "payload_too_large", f"body over {limit} bytes")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.content.iter_chunked(READ_CHUNK):
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _kept_headers(headers: dict[str, str], request_id: str) -> dict[str, str]:
+    kept = {
+        name: value[:8192]
+        for name, value in list(headers.items())[:MAX_KEPT_HEADERS]
+        if name not in DROPPED_HEADERS
+    }
+    kept["x-trackhub-request-id"] = request_id
+    return kept
+
+
+async def health(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+def create_gateway_app(
+    settings: Settings,
+    *,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    raw_log: RawLogWriter | None = None,
+) -> web.Application:
+    """The gateway's aiohttp app; the raw-log producer is opened and closed with it."""
+    app = web.Application(
+        middlewares=[error_middleware],
+        # the framework's own cap sits above every source's limit; ours answers first
+        client_max_size=settings.gateway_max_body_bytes + 1,
+    )
+    app[SETTINGS] = settings
+    app[SOURCES] = configured_sources(settings)
+    app[RAW_LOG] = raw_log or RawLogWriter(settings)
+    app[MEMORY] = DeliveryMemory()
+    app[CLOCK] = clock
+    app.router.add_post("/webhooks/{source}", receive_webhook)
+    app.router.add_get("/healthz", health)
+    app.cleanup_ctx.append(_close_raw_log)
+    return app
+
+
+async def _close_raw_log(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[RAW_LOG].close()
+
+
+def run_gateway(settings: Settings) -> None:
+    """Serve until SIGINT/SIGTERM; in-flight requests finish (graceful shutdown)."""
+    app = create_gateway_app(settings)
+    log.info(
+        "webhook gateway listening on http://%s:%d/webhooks/{source}",
+        settings.gateway_host,
+        settings.gateway_port,
+    )
+    web.run_app(
+        app,
+        host=settings.gateway_host,
+        port=settings.gateway_port,
+        shutdown_timeout=settings.gateway_kafka_timeout_s + 5,
+        print=None,
+        access_log=None,
+    )
