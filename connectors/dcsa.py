@@ -1,0 +1,547 @@
+"""DCSA Track & Trace events from ocean carriers: T&T 2.2 (primary), 2.3 and 3.0.
+
+Body (``application/json``; the sender signs it with Standard Webhooks, not with DCSA's own
+``Notification-Signature``):
+
+* **2.x** (2.2 is the version carriers run): the subscription callback body, a JSON list
+  of flat events ``{eventID, eventCreatedDateTime, eventType, eventClassifierCode,
+  eventDateTime, transportEventTypeCode | equipmentEventTypeCode | shipmentEventTypeCode,
+  transportCall, eventLocation, equipmentReference, emptyIndicatorCode, documentID,
+  documentTypeCode, documentReferences, references, ...}``.
+* **3.0**: ``{"events": [...]}`` (``POST /events``), each event nested
+  (``eventClassification``, ``equipmentDetails``, ``shipmentDetails``,
+  ``transportDetails``, ``eventRouting``). ``_flatten_v3`` renames those fields to the 2.x
+  names, so one mapping serves both; error paths still name the 3.0 fields. A retracted
+  3.0 event (``isRetracted``) yields no event: the hub has no retraction yet. The
+  3.0.0-Beta-1 ``metadata``/``payload`` form is refused with a message saying so.
+* A single event object is accepted too.
+
+Mapping (the table is data: ``connectors/dcsa_codes.json``):
+
+* ``kind``: only ``ACT`` is a fact. ``EST`` is estimated and ``PLN`` planned, with
+  ``estimated_at = eventDateTime`` and ``occurred_at`` = when the prediction was issued
+  (``eventCreatedDateTime``; 3.0 ``eventUpdatedDateTime``; without either, the envelope's
+  ``received_at``, the latest it can have been issued). ``REQ`` (a time someone *asked*
+  for, not a carrier's plan) is planned with milestone ``info``, so no detector mistakes a
+  wish for a commitment and no delay is charged to a carrier for missing it.
+* Vessel ``ARRI``/``DEPA`` are ``line_haul_arrived``/``line_haul_departed`` at every port,
+  the port of loading included: the vessel leaving the POL starts the line haul, it is not
+  the first mile's ``departed_origin`` (the cargo left that leg at the terminal gate).
+  ``LOAD``/``DISC`` are ``line_haul_loaded``/``line_haul_unloaded``. Truck, rail and barge
+  calls (pre- and on-carriage, river feeders) are ``info``: they must not open or close
+  the ocean leg.
+* Transshipment: a 2.x event does not say whether a port is the POL, a hub or the POD, and
+  one event cannot be interpreted from its neighbours without state (the same event may
+  arrive alone or in any batch). So a 2.x discharge at a hub reads ``line_haul_unloaded``
+  like one at the POD; ``location.country`` (from the UN/LOCODE) lets the hub compare it
+  with the lane's destination. When the payload does say it (3.0
+  ``equipmentDetails.movementType = TRANSSHIPMENT``, 3.0-beta ``isTransshipmentMove``),
+  ``ARRI``/``LOAD``/``DISC``/gate moves there are ``transshipped``.
+* Laden gate moves in a carrier feed are export gate-ins (``GTIN`` at the POL:
+  ``received_at_origin_hub``) and import gate-outs (``GTOT`` at the POD: the trucker
+  takes custody, ``carrier_received``); ``movementType``/``shipmentLocationType`` switch
+  to the other reading when present. ``DROP`` laden is ``delivered`` (the container at the
+  consignee), ``PICK`` laden ``picked_up``.
+* Empty containers (``emptyIndicatorCode = EMPTY``: empty release before stuffing, empty
+  return after stripping) are not shipment progress: ``info``, kept rather than dropped.
+  Stuffing and stripping (``STUF``/``STRP``) move cargo inside one party's custody, at a
+  shipper, a CFS or a warehouse the event does not tell apart: ``info`` as well.
+* Shipment events are read per (``documentTypeCode``, ``shipmentEventTypeCode``):
+  ``BKG CONF`` is ``booked``; customs documents (2.2 ``CUS``, 3.0 ``CUC``) give the
+  customs milestones (``HOLD`` held, ``RELS``/``CMPL`` released, ``REQS`` inspection, ...),
+  on the import side unless the payload places them at the origin (2.2 shipment events
+  carry no location; carriers report destination customs far more often); any other
+  ``HOLD`` is a carrier hold, ``exception``, as are ``REJE``/``DECL``.
+* ``source_code``: the DCSA type code (``LOAD``, ``ARRI``); for shipment events the
+  document type and status (``CUS.HOLD``), since a status means nothing without its
+  document. ``reason_code``: ``delayReasonCode`` (SMDG). The classifier, vessel, voyage and
+  the carrier's remark go to ``source_description``.
+* Identifiers, most specific first: the container (ISO 6346; any other equipment
+  reference is refused with its path), the event's own document, ``documentReferences``
+  (``BKG``/``CBR`` booking, ``TRD`` bill of lading, ``CUS``/``CUC`` customs entry, other
+  document ids as shipment references), ``carrierBookingReference``,
+  ``transportDocumentReference``, then ``references`` (``EQ`` container, ``PO`` order id,
+  ``BID`` booking, shipper/forwarder/customer references as shipment references).
+  Reference types naming a party or a filing rather than the shipment (tax ids,
+  export filings, empty release numbers) are left in the raw payload: one tax id would
+  link every shipment of a company.
+* Party (role ``carrier``): 3.0 ``eventRouting.originatingParty.partyCode`` or a
+  ``carrierCode`` field, lower-cased; else the envelope's ``source``. A 2.x event does not
+  name its publisher, and the vessel operator is not it (vessel sharing: a Hapag-Lloyd
+  booking sails on ONE ships), so it is never used as the party.
+* ``source_event_id`` is ``eventID`` (a 3.0 id over 200 characters becomes
+  ``sha256:<hex>``). One bad event refuses the whole body with its path, as every
+  connector does: the raw record waits in the dead-letter topic for a fixed mapper.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from connectors.base import Connector, ConnectorError, SignatureScheme, build_event, decode_json
+from schemas.common import IdentifierKind, PartyRole, normalize_identifier
+from schemas.events import EventKind, RawEnvelope, TrackingEvent
+from schemas.milestones import Milestone
+
+NAME = "dcsa"
+MAX_EVENTS = 2000  # a 3.0 POST or a polled page; carriers push a handful per callback
+CODES: dict[str, Any] = json.loads(
+    Path(__file__).with_name("dcsa_codes.json").read_text(encoding="utf-8")
+)
+TYPE_CODE_FIELDS = {
+    "TRANSPORT": "transportEventTypeCode",
+    "EQUIPMENT": "equipmentEventTypeCode",
+    "SHIPMENT": "shipmentEventTypeCode",
+    "IOT": "iotEventTypeCode",  # 3.0; kept as info
+    "REEFER": "reeferEventTypeCode",  # 3.0; kept as info
+}
+VESSEL_MODES = frozenset({"VESSEL"})
+DOCUMENT_KINDS = {
+    "BKG": IdentifierKind.BOOKING,
+    "CBR": IdentifierKind.BOOKING,
+    "TRD": IdentifierKind.BILL_OF_LADING,
+    "CUS": IdentifierKind.CUSTOMS_ENTRY,
+    "CUC": IdentifierKind.CUSTOMS_ENTRY,
+}
+REFERENCE_KINDS = {
+    "EQ": IdentifierKind.CONTAINER,
+    "PO": IdentifierKind.ORDER_ID,
+    "BID": IdentifierKind.BOOKING,
+    "FF": IdentifierKind.SHIPMENT_REF,
+    "SI": IdentifierKind.SHIPMENT_REF,
+    "CR": IdentifierKind.SHIPMENT_REF,
+    "AAO": IdentifierKind.SHIPMENT_REF,
+    "CSI": IdentifierKind.SHIPMENT_REF,
+    "BPR": IdentifierKind.SHIPMENT_REF,
+}
+WEAK_KINDS = frozenset({IdentifierKind.SHIPMENT_REF, IdentifierKind.ORDER_ID})
+# 2.x spells reference objects {documentReferenceType, documentReferenceValue} and
+# {referenceType, referenceValue}; 3.0 {typeCode, reference}; 3.0-beta {type, value}.
+DOCUMENT_TYPE_KEYS = ("documentReferenceType", "typeCode", "type")
+DOCUMENT_VALUE_KEYS = ("documentReferenceValue", "reference", "value")
+REFERENCE_TYPE_KEYS = ("referenceType", "typeCode", "type")
+REFERENCE_VALUE_KEYS = ("referenceValue", "reference", "value")
+# Where a move happens, when the payload says so (3.0 movementType, shipmentLocationType).
+MOVE_CONTEXTS = {
+    "EXPORT": "export",
+    "IMPORT": "import",
+    "TRANSSHIPMENT": "transshipment",
+    **dict.fromkeys(("PRE", "PCF", "ORI", "IEL", "FCD", "POL"), "export"),
+    **dict.fromkeys(("POD", "PDE", "OIR"), "import"),
+    **dict.fromkeys(("PTP", "RTP"), "transshipment"),
+}
+# 3.0 field -> 2.x name; every other field keeps its name.
+V3_FIELDS: dict[str, tuple[str, ...]] = {
+    "eventType": ("eventClassification", "eventTypeCode"),
+    "eventClassifierCode": ("eventClassification", "eventClassifierCode"),
+    **{name: ("eventClassification", name) for name in TYPE_CODE_FIELDS.values()},
+    "eventCreatedDateTime": ("eventUpdatedDateTime",),
+    "equipmentReference": ("equipmentDetails", "equipmentReference"),
+    "emptyIndicatorCode": ("equipmentDetails", "emptyIndicatorCode"),
+    "movementType": ("equipmentDetails", "movementType"),
+    "documentTypeCode": ("shipmentDetails", "documentReference", "typeCode"),
+    "documentID": ("shipmentDetails", "documentReference", "reference"),
+    "documentReferences": ("shipmentDetails", "additionalDocumentReferences"),
+    "references": ("shipmentDetails", "shipmentReferences"),
+    "reason": ("shipmentDetails", "reason"),
+    "shipmentLocationType": ("shipmentDetails", "shipmentLocationType"),
+    "changeRemark": ("transportDetails", "changeRemark"),
+    "delayReasonCode": ("transportDetails", "delayReasonCodes"),
+    "transportCall": ("transportDetails", "transportCall"),
+    "carrierCode": ("eventRouting", "originatingParty", "partyCode"),
+    "carrierCodeListProvider": ("eventRouting", "originatingParty", "codeListProvider"),
+}
+V3_KEEP = ("eventID", "eventDateTime", "eventLocation", "isRetracted")
+
+
+class DcsaPayloadError(ConnectorError):
+    """A body that is not DCSA Track & Trace events as the 2.x or 3.0 standard defines."""
+
+
+def parse_dcsa_events(raw: RawEnvelope) -> list[TrackingEvent]:
+    """One ``TrackingEvent`` per DCSA event of the body, in payload order."""
+    body = decode_json(raw, DcsaPayloadError)
+    items = _event_list(body)
+    if len(items) > MAX_EVENTS:
+        raise DcsaPayloadError(f"{len(items)} events in one body; at most {MAX_EVENTS}")
+    events = []
+    for item, path in items:
+        event = _event(raw, _read(item, path))
+        if event is not None:
+            events.append(event)
+    return events
+
+
+def _event_list(body: Any) -> list[tuple[Any, str]]:
+    """(event, its path) for the three body shapes."""
+    if isinstance(body, list):
+        return [(item, f"[{i}]") for i, item in enumerate(body)]
+    if isinstance(body, dict):
+        if "events" in body:
+            if not isinstance(body["events"], list):
+                raise DcsaPayloadError("events should be a list", path="events")
+            return [(item, f"events[{i}]") for i, item in enumerate(body["events"])]
+        if {"eventType", "eventClassification", "metadata"} & body.keys():
+            return [(body, "")]
+    raise DcsaPayloadError(
+        'expected a list of DCSA events, {"events": [...]} or one event, '
+        f"got {type(body).__name__}"
+    )
+
+
+class _Read:
+    """One event under its 2.x field names, and where each field sits in the payload."""
+
+    def __init__(self, fields: Mapping[str, Any], path: str, aliases: Mapping[str, str]) -> None:
+        self.fields, self.path, self.aliases = fields, path, aliases
+
+    def where(self, key: str) -> str:
+        return f"{self.path}.{self.aliases.get(key, key)}".lstrip(".")
+
+    def text(self, key: str, *, required: bool = False) -> str | None:
+        return _text(self.fields, key, self.where(key), required=required)
+
+    def code(self, key: str, *, required: bool = False) -> str | None:
+        value = self.text(key, required=required)
+        return value.upper() if value else None
+
+    def obj(self, key: str) -> dict[str, Any]:
+        return _obj(self.fields, key, self.where(key))
+
+    def items(self, key: str) -> list[tuple[str, Any]]:
+        value = self.fields.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise DcsaPayloadError(
+                f"should be a list, got {type(value).__name__}", path=self.where(key)
+            )
+        return [(f"{self.where(key)}[{i}]", item) for i, item in enumerate(value)]
+
+
+def _read(item: Any, path: str) -> _Read:
+    if not isinstance(item, dict):
+        raise DcsaPayloadError(f"an event is an object, got {type(item).__name__}", path=path)
+    if "metadata" in item and "payload" in item:
+        raise DcsaPayloadError(
+            "T&T 3.0.0-Beta-1 events (metadata/payload) are not supported; send 2.2 or 3.0",
+            path=path,
+        )
+    if "eventClassification" in item or "eventRouting" in item:
+        return _flatten_v3(item, path)
+    return _Read(item, path, {})
+
+
+def _flatten_v3(item: dict[str, Any], path: str) -> _Read:
+    """A 3.0 event under the 2.x names; nested objects are type-checked on the way."""
+    fields: dict[str, Any] = {key: item[key] for key in V3_KEEP if key in item}
+    aliases: dict[str, str] = {}
+    for name, steps in V3_FIELDS.items():
+        node: Any = item
+        for depth, step in enumerate(steps[:-1]):
+            node = _obj(node, step, ".".join((path, *steps[: depth + 1])).lstrip("."))
+        if steps[-1] in node:
+            fields[name] = node[steps[-1]]
+        aliases[name] = ".".join(steps)
+    return _Read(fields, path, aliases)
+
+
+def _event(raw: RawEnvelope, read: _Read) -> TrackingEvent | None:
+    if read.fields.get("isRetracted") is True:
+        return None
+    event_type = read.code("eventType", required=True)
+    if event_type not in TYPE_CODE_FIELDS:
+        raise DcsaPayloadError(
+            f"eventType {event_type[:40]!r} is not one of {', '.join(TYPE_CODE_FIELDS)}",
+            path=read.where("eventType"),
+        )
+    classifier = read.code("eventClassifierCode", required=True)
+    kind_entry = CODES["classifiers"].get(classifier)
+    if kind_entry is None:
+        raise DcsaPayloadError(
+            f"eventClassifierCode {classifier[:40]!r} is not one of "
+            f"{', '.join(CODES['classifiers'])}",
+            path=read.where("eventClassifierCode"),
+        )
+    code = read.code(TYPE_CODE_FIELDS[event_type], required=True)
+    milestone, name, source_code = _meaning(read, event_type, code)
+    kind = EventKind(kind_entry["kind"])
+    event_time = _instant(read, "eventDateTime", required=True)
+    times: dict[str, datetime] = {"occurred_at": event_time}
+    if kind is not EventKind.ACTUAL:
+        issued = _instant(read, "eventCreatedDateTime", required=False)
+        times = {"occurred_at": issued or raw.received_at, "estimated_at": event_time}
+    return build_event(
+        raw,
+        DcsaPayloadError,
+        read.path,
+        source={
+            "connector": NAME,
+            "party": _party(raw, read),
+            "source_event_id": _source_event_id(read),
+        },
+        identifiers=_identifiers(read),
+        milestone=Milestone(kind_entry.get("milestone", milestone)),
+        kind=kind,
+        source_code=source_code,
+        source_description=_description(read, classifier, kind_entry["name"], name),
+        reason_code=_delay_reason(read),
+        location=_location(read),
+        **times,
+    )
+
+
+def _meaning(read: _Read, event_type: str, code: str) -> tuple[str, str, str]:
+    """(milestone, human name, source code) of the event's type code, from the table."""
+    context = _move_context(read)
+    if event_type == "SHIPMENT":
+        document = read.code("documentTypeCode")
+        entry = CODES["shipment"]["codes"].get(code, {})
+        doc_entry = CODES["shipment"]["documents"].get(document, {})
+        milestone = (
+            doc_entry.get(context, {}).get(code)
+            or doc_entry.get("milestones", {}).get(code)
+            or entry.get("milestone", "info")
+        )
+        name = entry.get("name", code)
+        if document:
+            name = f"{doc_entry.get('name', document)}: {name}"
+        return milestone, name, f"{document}.{code}" if document else code
+    if event_type not in ("TRANSPORT", "EQUIPMENT"):
+        return "info", f"{event_type} {code}", code
+    entry = CODES[event_type.lower()].get(code, {})
+    name = entry.get("name", code)
+    if event_type == "EQUIPMENT" and _is_empty(read):
+        return "info", f"{name} (empty)", code
+    call_path = f"{read.where('transportCall')}.modeOfTransport"
+    mode = _text(read.obj("transportCall"), "modeOfTransport", call_path)
+    if entry.get("vessel_only") and mode and mode.upper() not in VESSEL_MODES:
+        return "info", f"{name} ({mode.lower()})", code
+    return entry.get(context or "", entry.get("milestone", "info")), name, code
+
+
+def _is_empty(read: _Read) -> bool:
+    indicator = read.code("emptyIndicatorCode")
+    if indicator not in (None, "EMPTY", "LADEN"):
+        raise DcsaPayloadError(
+            f"emptyIndicatorCode {indicator[:40]!r} is not EMPTY or LADEN",
+            path=read.where("emptyIndicatorCode"),
+        )
+    return indicator == "EMPTY"
+
+
+def _move_context(read: _Read) -> str | None:
+    """``export``, ``import`` or ``transshipment`` when the payload says where; else None."""
+    if read.fields.get("isTransshipmentMove") is True:
+        return "transshipment"
+    for key in ("movementType", "shipmentLocationType"):
+        context = MOVE_CONTEXTS.get(read.code(key) or "")
+        if context:
+            return context
+    return None
+
+
+def _identifiers(read: _Read) -> list[dict[str, Any]]:
+    found: list[tuple[IdentifierKind, str | None, str]] = [
+        (
+            IdentifierKind.CONTAINER,
+            read.text("equipmentReference"),
+            read.where("equipmentReference"),
+        )
+    ]
+    document = read.code("documentTypeCode")
+    if document:
+        kind = DOCUMENT_KINDS.get(document, IdentifierKind.SHIPMENT_REF)
+        found.append((kind, read.text("documentID"), read.where("documentID")))
+    for path, ref in read.items("documentReferences"):
+        ref_type = (_pair(ref, path, DOCUMENT_TYPE_KEYS) or "").upper()
+        value = _pair(ref, path, DOCUMENT_VALUE_KEYS)
+        found.append((DOCUMENT_KINDS.get(ref_type, IdentifierKind.SHIPMENT_REF), value, path))
+    for key, kind in (
+        ("carrierBookingReference", IdentifierKind.BOOKING),
+        ("transportDocumentReference", IdentifierKind.BILL_OF_LADING),
+    ):
+        found.append((kind, read.text(key), read.where(key)))
+    for path, ref in read.items("references"):
+        ref_type = (_pair(ref, path, REFERENCE_TYPE_KEYS) or "").upper()
+        if ref_type in REFERENCE_KINDS:
+            value = _pair(ref, path, REFERENCE_VALUE_KEYS)
+            found.append((REFERENCE_KINDS[ref_type], value, path))
+    identifiers: dict[str, dict[str, Any]] = {}
+    for kind, value, path in found:
+        if not value:
+            continue
+        try:
+            normalized = normalize_identifier(kind, value)
+        except ValueError as exc:
+            raise DcsaPayloadError(str(exc), path=path) from None
+        identifiers.setdefault(f"{kind.value}:{normalized}", {"kind": kind, "value": normalized})
+    if not identifiers:
+        raise DcsaPayloadError(
+            "the event names no container, booking, transport document or reference",
+            path=read.path or None,
+        )
+    # free-text references last: the primary identifier is the most specific one
+    return sorted(identifiers.values(), key=lambda i: i["kind"] in WEAK_KINDS)
+
+
+def _pair(ref: Any, path: str, keys: tuple[str, str, str]) -> str | None:
+    """The first of ``keys`` present in a reference object (2.x and 3.0 spell them apart)."""
+    if not isinstance(ref, dict):
+        raise DcsaPayloadError(f"a reference is an object, got {type(ref).__name__}", path=path)
+    for key in keys:
+        value = _text(ref, key, f"{path}.{key}")
+        if value:
+            return value
+    return None
+
+
+def _location(read: _Read) -> dict[str, str] | None:
+    """UN/LOCODE (its country too), facility and address from the event's location, or the
+    transport call's (2.2 keeps it on the call, 2.3 in ``transportCall.location``)."""
+    place_path, call_path = read.where("eventLocation"), read.where("transportCall")
+    place, call = read.obj("eventLocation"), read.obj("transportCall")
+    call_place = _obj(call, "location", f"{call_path}.location")
+    facility_path = f"{place_path}.facility" if "facility" in place else place_path
+    facility_here = _obj(place, "facility", f"{place_path}.facility") or place
+    address = _obj(place, "address", f"{place_path}.address")
+    places = ((place, place_path), (call, call_path), (call_place, f"{call_path}.location"))
+    facilities = ((facility_here, facility_path), *places[1:])
+    unlocode = _first(places, "UNLocationCode")
+    named = _first((places[0], places[2]), "locationName") or _first(places[1:2], "otherFacility")
+    facility = _first(facilities, "facilityCode")
+    if facility:
+        provider = _first(facilities, "facilityCodeListProvider")
+        facility = f"{provider} {facility}" if provider else facility
+        named = f"{named} ({facility})" if named else facility
+    country = _text(address, "countryCode", f"{place_path}.address.countryCode")
+    if not country and unlocode and unlocode[:2].isalpha():
+        country = unlocode[:2]
+    fields = {
+        "unlocode": unlocode,
+        "country": country,
+        "city": _text(address, "city", f"{place_path}.address.city"),
+        "postal_code": _text(address, "postCode", f"{place_path}.address.postCode"),
+        "name": named[:200] if named else None,
+    }
+    present = {key: value for key, value in fields.items() if value}
+    return present or None
+
+
+def _first(sources: tuple[tuple[dict[str, Any], str], ...], *keys: str) -> str | None:
+    """The first of ``keys`` present in the first source that has one."""
+    for mapping, path in sources:
+        for key in keys:
+            value = _text(mapping, key, f"{path}.{key}")
+            if value:
+                return value
+    return None
+
+
+def _description(read: _Read, classifier: str, classifier_name: str, name: str) -> str:
+    """What happened in words: classifier, event, vessel and voyage, the carrier's remark."""
+    parts = [name if classifier == "ACT" else f"{classifier_name}: {name}"]
+    call_path, call = read.where("transportCall"), read.obj("transportCall")
+    vessel_key = "vessel" if "vessel" in call else "vesselTransport"  # 2.x / 3.0
+    vessel = ((_obj(call, vessel_key, f"{call_path}.{vessel_key}"), f"{call_path}.{vessel_key}"),)
+    voyage_path = f"{call_path}.exportVoyageNumberOrReference"  # 3.0
+    voyages = (
+        (call, call_path),
+        (_obj(call, "exportVoyageNumberOrReference", voyage_path), voyage_path),
+    )
+    vessel_name, imo = _first(vessel, "vesselName"), _first(vessel, "vesselIMONumber")
+    if vessel_name or imo:
+        parts.append(" ".join(filter(None, ("vessel", vessel_name, imo and f"(IMO {imo})"))))
+    voyage = _first(voyages, "exportVoyageNumber", "carrierVoyageNumber")
+    if voyage:
+        parts.append(f"voyage {voyage}")
+    remark = read.text("changeRemark") or read.text("reason")
+    if remark:
+        parts.append(remark)
+    return "; ".join(parts)[:2000]
+
+
+def _delay_reason(read: _Read) -> str | None:
+    """SMDG delay reason code(s): one in 2.x, a list in 3.0."""
+    value = read.fields.get("delayReasonCode")
+    codes = value if isinstance(value, list) else [value]
+    path = read.where("delayReasonCode")
+    texts = [_text({path: code}, path, path) for code in codes]
+    return ",".join(t for t in texts if t)[:200] or None
+
+
+def _party(raw: RawEnvelope, read: _Read) -> dict[str, Any]:
+    code = read.text("carrierCode")
+    if code:
+        party_id = re.sub(r"[^a-z0-9._]+", "-", code.lower()).strip("-._")[:64]
+        if not party_id:
+            raise DcsaPayloadError(
+                "carrier code has no letters or digits", path=read.where("carrierCode")
+            )
+        provider = read.text("carrierCodeListProvider")
+        name = f"{code} ({provider})" if provider else code
+        return {"role": PartyRole.CARRIER, "id": party_id, "name": name[:200]}
+    return {"role": PartyRole.CARRIER, "id": raw.source}
+
+
+def _source_event_id(read: _Read) -> str | None:
+    event_id = read.text("eventID")
+    if event_id and len(event_id) > 200:
+        return "sha256:" + hashlib.sha256(event_id.encode("utf-8")).hexdigest()
+    return event_id
+
+
+def _instant(read: _Read, key: str, *, required: bool) -> datetime | None:
+    """An ISO 8601 timestamp with its UTC offset, kept as given; else ``DcsaPayloadError``."""
+    value = read.text(key, required=required)
+    if value is None:
+        return None
+    path = read.where(key)
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise DcsaPayloadError(f"not an ISO 8601 timestamp: {value[:40]!r}", path=path) from None
+    if moment.utcoffset() is None:
+        raise DcsaPayloadError(f"timestamp has no UTC offset: {value[:40]!r}", path=path)
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        raise DcsaPayloadError(f"timestamp out of range: {value[:40]!r}", path=path) from None
+    return moment
+
+
+def _text(mapping: Mapping[str, Any], key: str, path: str, *, required: bool = False) -> str | None:
+    value = mapping.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise DcsaPayloadError(f"{path.rsplit('.', 1)[-1]} is missing", path=path)
+        return None
+    if not isinstance(value, str):
+        raise DcsaPayloadError(f"should be text, got {type(value).__name__}", path=path)
+    return value.strip()
+
+
+def _obj(mapping: Mapping[str, Any], key: str, path: str) -> dict[str, Any]:
+    value = mapping.get(key)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise DcsaPayloadError(f"should be an object, got {type(value).__name__}", path=path)
+    return value
+
+
+CONNECTOR = Connector(
+    name=NAME,
+    parse=parse_dcsa_events,
+    content_types=frozenset({"application/json"}),
+    signature=SignatureScheme.STANDARD_WEBHOOKS,
+    description="DCSA Track & Trace 2.2 (and 2.3, 3.0) transport, equipment and shipment events",
+    # ~1.5 KB per 2.2 event: MAX_EVENTS of them with room for long remarks and references
+    max_body_bytes=4 * 1024 * 1024,
+)
