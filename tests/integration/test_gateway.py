@@ -221,3 +221,19 @@ async def test_served_over_real_http(kafka_settings: Settings, unused_tcp_port: 
                 assert response.status == 202
     finally:
         await runner.cleanup()
+
+
+async def test_secrets_never_reach_the_logs(
+    client: TestClient, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("DEBUG")
+    good = NATIVE_BODY.replace(b"YT-88-03", b"YT-88-93")
+    await client.post("/webhooks/acme-native", data=good, headers=standard_webhook_headers(good))
+    forged = standard_webhook_headers(good)
+    forged["webhook-signature"] = "v1," + "B" * 43 + "="
+    await client.post("/webhooks/acme-native", data=good, headers=forged)
+    await client.post("/webhooks/aftership", data=b"{}", headers=aftership_headers(b"{}", "nope"))
+    text = caplog.text
+    assert "rejected webhook" in text  # the failures were logged ...
+    for secret in (SECRET, ROTATED_SECRET, AFTERSHIP_SECRET, SECRET.removeprefix("whsec_")):
+        assert secret not in text  # ... without any secret

@@ -31,6 +31,12 @@ def _run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedP
         ["kafka", "down"],
         ["schema"],
         ["schema", "export"],
+        ["worker"],
+        ["gateway"],
+        ["poll"],
+        ["sources"],
+        ["normalize"],
+        ["replay"],
     ],
 )
 def test_every_command_has_help(args: list[str], capsys: pytest.CaptureFixture[str]) -> None:
@@ -93,3 +99,64 @@ def test_external_cluster_is_not_managed() -> None:
     assert "TRACKHUB_KAFKA_BOOTSTRAP is set" in result.stderr
     status = _run("kafka", "status", env=env)
     assert status.returncode == 0 and "external cluster" in status.stdout
+
+
+def test_normalize_prints_json_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    payload = Path(__file__).parent.parent / "fixtures" / "native" / "delivered_journey.json"
+    assert main(["normalize", "--source", "native", str(payload)]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.strip().splitlines()
+    assert [json.loads(line)["milestone"] for line in lines] == [
+        "picked_up",
+        "line_haul_departed",
+        "delivered",
+    ]
+    assert "3 event(s)" in captured.err
+
+
+def test_normalize_bad_payload_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    payload = Path(__file__).parent.parent / "fixtures" / "native" / "naive_time.json"
+    assert main(["normalize", "--source", "native", str(payload)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.startswith("trackhub: error: NativePayloadError:")
+    assert "timezone" in captured.err
+
+
+def test_normalize_unknown_source_and_missing_file(tmp_path: Path) -> None:
+    assert _run("normalize", "--source", "pigeon", str(tmp_path / "x.json")).returncode == 1
+    missing = _run("normalize", "--source", "native", str(tmp_path / "nope.json"))
+    assert missing.returncode == 1
+    assert missing.stderr.startswith("trackhub: error:") and "Traceback" not in missing.stderr
+
+
+def test_sources_lists_formats_and_never_secrets() -> None:
+    secret = "whsec_c2VjcmV0LXZhbHVlLW5ldmVyLXByaW50ZWQ="
+    env = {
+        "PATH": "/usr/bin",
+        "TRACKHUB_SOURCES": json.dumps({"acme-fwd": {"format": "x12_214", "secrets": [secret]}}),
+    }
+    result = _run("sources", env=env)
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:]}
+    assert "x12_214" in rows["acme-fwd"] and "standard_webhooks" in rows["acme-fwd"]
+    assert "none (closed)" in rows["easypost"]
+    for name in (
+        "easypost",
+        "aftership",
+        "17track",
+        "dcsa",
+        "iata_fsu",
+        "x12_214",
+        "epcis",
+        "customs",
+        "native",
+    ):
+        assert name in rows
+    assert secret not in result.stdout + result.stderr
+
+
+def test_sources_with_an_unknown_format_is_an_error() -> None:
+    env = {"PATH": "/usr/bin", "TRACKHUB_SOURCES": json.dumps({"x": {"format": "telex"}})}
+    result = _run("sources", env=env)
+    assert result.returncode == 1 and "unknown format" in result.stderr
