@@ -10,10 +10,11 @@ Body (``application/json``; the sender signs it with Standard Webhooks, not with
   documentTypeCode, documentReferences, references, ...}``.
 * **3.0**: ``{"events": [...]}`` (``POST /events``), each event nested
   (``eventClassification``, ``equipmentDetails``, ``shipmentDetails``,
-  ``transportDetails``, ``eventRouting``). ``_flatten_v3`` renames those fields to the 2.x
-  names, so one mapping serves both; error paths still name the 3.0 fields. A retracted
-  3.0 event (``isRetracted``) yields no event: the hub has no retraction yet. The
-  3.0.0-Beta-1 ``metadata``/``payload`` form is refused with a message saying so.
+  ``transportDetails``, ``eventRouting``). ``connectors.dcsa_payload`` renames those
+  fields to the 2.x names, so one mapping serves both; error paths still name the 3.0
+  fields. A retracted 3.0 event (``isRetracted``) yields no event: the hub has no
+  retraction yet. The 3.0.0-Beta-1 ``metadata``/``payload`` form is refused with a message
+  saying so.
 * A single event object is accepted too.
 
 Mapping (the table is data: ``connectors/dcsa_codes.json``):
@@ -72,6 +73,10 @@ Mapping (the table is data: ``connectors/dcsa_codes.json``):
 * ``source_event_id`` is ``eventID`` (a 3.0 id over 200 characters becomes
   ``sha256:<hex>``). One bad event refuses the whole body with its path, as every
   connector does: the raw record waits in the dead-letter topic for a fixed mapper.
+
+This module is the mapping; reading the body (its shapes, the 3.0 -> 2.x renaming, typed
+field access) is ``connectors.dcsa_payload``, whose names callers import from here
+(``DcsaPayloadError``, ``TYPE_CODE_FIELDS``, ``V3_FIELDS``) are re-exported.
 """
 
 from __future__ import annotations
@@ -79,28 +84,52 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from connectors.base import Connector, ConnectorError, SignatureScheme, build_event, decode_json
+from connectors.base import Connector, SignatureScheme, build_event, decode_json
+from connectors.dcsa_payload import (
+    TYPE_CODE_FIELDS,
+    V3_FIELDS,
+    V3_KEEP,
+    DcsaPayloadError,
+    EventFields,
+    event_list,
+    field_object,
+    field_text,
+    read_event,
+)
 from schemas.common import IdentifierKind, PartyRole, normalize_identifier
 from schemas.events import EventKind, RawEnvelope, TrackingEvent
 from schemas.milestones import Milestone
+
+__all__ = [
+    "CODES",
+    "CONNECTOR",
+    "DOCUMENT_KINDS",
+    "DOCUMENT_TYPE_KEYS",
+    "DOCUMENT_VALUE_KEYS",
+    "MAX_EVENTS",
+    "MOVE_CONTEXTS",
+    "NAME",
+    "REFERENCE_KINDS",
+    "REFERENCE_TYPE_KEYS",
+    "REFERENCE_VALUE_KEYS",
+    "TYPE_CODE_FIELDS",
+    "V3_FIELDS",
+    "V3_KEEP",
+    "VESSEL_MODES",
+    "WEAK_KINDS",
+    "DcsaPayloadError",
+    "parse_dcsa_events",
+]
 
 NAME = "dcsa"
 MAX_EVENTS = 2000  # a 3.0 POST or a polled page; carriers push a handful per callback
 CODES: dict[str, Any] = json.loads(
     Path(__file__).with_name("dcsa_codes.json").read_text(encoding="utf-8")
 )
-TYPE_CODE_FIELDS = {
-    "TRANSPORT": "transportEventTypeCode",
-    "EQUIPMENT": "equipmentEventTypeCode",
-    "SHIPMENT": "shipmentEventTypeCode",
-    "IOT": "iotEventTypeCode",  # 3.0; kept as info
-    "REEFER": "reeferEventTypeCode",  # 3.0; kept as info
-}
 VESSEL_MODES = frozenset({"VESSEL"})
 DOCUMENT_KINDS = {
     "BKG": IdentifierKind.BOOKING,
@@ -136,123 +165,23 @@ MOVE_CONTEXTS = {
     **dict.fromkeys(("POD", "PDE", "OIR"), "import"),
     **dict.fromkeys(("PTP", "RTP"), "transshipment"),
 }
-# 3.0 field -> 2.x name; every other field keeps its name.
-V3_FIELDS: dict[str, tuple[str, ...]] = {
-    "eventType": ("eventClassification", "eventTypeCode"),
-    "eventClassifierCode": ("eventClassification", "eventClassifierCode"),
-    **{name: ("eventClassification", name) for name in TYPE_CODE_FIELDS.values()},
-    "eventCreatedDateTime": ("eventUpdatedDateTime",),
-    "equipmentReference": ("equipmentDetails", "equipmentReference"),
-    "emptyIndicatorCode": ("equipmentDetails", "emptyIndicatorCode"),
-    "movementType": ("equipmentDetails", "movementType"),
-    "documentTypeCode": ("shipmentDetails", "documentReference", "typeCode"),
-    "documentID": ("shipmentDetails", "documentReference", "reference"),
-    "documentReferences": ("shipmentDetails", "additionalDocumentReferences"),
-    "references": ("shipmentDetails", "shipmentReferences"),
-    "reason": ("shipmentDetails", "reason"),
-    "shipmentLocationType": ("shipmentDetails", "shipmentLocationType"),
-    "changeRemark": ("transportDetails", "changeRemark"),
-    "delayReasonCode": ("transportDetails", "delayReasonCodes"),
-    "transportCall": ("transportDetails", "transportCall"),
-    "carrierCode": ("eventRouting", "originatingParty", "partyCode"),
-    "carrierCodeListProvider": ("eventRouting", "originatingParty", "codeListProvider"),
-}
-V3_KEEP = ("eventID", "eventDateTime", "eventLocation", "isRetracted")
-
-
-class DcsaPayloadError(ConnectorError):
-    """A body that is not DCSA Track & Trace events as the 2.x or 3.0 standard defines."""
 
 
 def parse_dcsa_events(raw: RawEnvelope) -> list[TrackingEvent]:
     """One ``TrackingEvent`` per DCSA event of the body, in payload order."""
     body = decode_json(raw, DcsaPayloadError)
-    items = _event_list(body)
+    items = event_list(body)
     if len(items) > MAX_EVENTS:
         raise DcsaPayloadError(f"{len(items)} events in one body; at most {MAX_EVENTS}")
     events = []
     for item, path in items:
-        event = _event(raw, _read(item, path))
+        event = _event(raw, read_event(item, path))
         if event is not None:
             events.append(event)
     return events
 
 
-def _event_list(body: Any) -> list[tuple[Any, str]]:
-    """(event, its path) for the three body shapes."""
-    if isinstance(body, list):
-        return [(item, f"[{i}]") for i, item in enumerate(body)]
-    if isinstance(body, dict):
-        if "events" in body:
-            if not isinstance(body["events"], list):
-                raise DcsaPayloadError("events should be a list", path="events")
-            return [(item, f"events[{i}]") for i, item in enumerate(body["events"])]
-        if {"eventType", "eventClassification", "metadata"} & body.keys():
-            return [(body, "")]
-    raise DcsaPayloadError(
-        'expected a list of DCSA events, {"events": [...]} or one event, '
-        f"got {type(body).__name__}"
-    )
-
-
-class _Read:
-    """One event under its 2.x field names, and where each field sits in the payload."""
-
-    def __init__(self, fields: Mapping[str, Any], path: str, aliases: Mapping[str, str]) -> None:
-        self.fields, self.path, self.aliases = fields, path, aliases
-
-    def where(self, key: str) -> str:
-        return f"{self.path}.{self.aliases.get(key, key)}".lstrip(".")
-
-    def text(self, key: str, *, required: bool = False) -> str | None:
-        return _text(self.fields, key, self.where(key), required=required)
-
-    def code(self, key: str, *, required: bool = False) -> str | None:
-        value = self.text(key, required=required)
-        return value.upper() if value else None
-
-    def obj(self, key: str) -> dict[str, Any]:
-        return _obj(self.fields, key, self.where(key))
-
-    def items(self, key: str) -> list[tuple[str, Any]]:
-        value = self.fields.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise DcsaPayloadError(
-                f"should be a list, got {type(value).__name__}", path=self.where(key)
-            )
-        return [(f"{self.where(key)}[{i}]", item) for i, item in enumerate(value)]
-
-
-def _read(item: Any, path: str) -> _Read:
-    if not isinstance(item, dict):
-        raise DcsaPayloadError(f"an event is an object, got {type(item).__name__}", path=path)
-    if "metadata" in item and "payload" in item:
-        raise DcsaPayloadError(
-            "T&T 3.0.0-Beta-1 events (metadata/payload) are not supported; send 2.2 or 3.0",
-            path=path,
-        )
-    if "eventClassification" in item or "eventRouting" in item:
-        return _flatten_v3(item, path)
-    return _Read(item, path, {})
-
-
-def _flatten_v3(item: dict[str, Any], path: str) -> _Read:
-    """A 3.0 event under the 2.x names; nested objects are type-checked on the way."""
-    fields: dict[str, Any] = {key: item[key] for key in V3_KEEP if key in item}
-    aliases: dict[str, str] = {}
-    for name, steps in V3_FIELDS.items():
-        node: Any = item
-        for depth, step in enumerate(steps[:-1]):
-            node = _obj(node, step, ".".join((path, *steps[: depth + 1])).lstrip("."))
-        if steps[-1] in node:
-            fields[name] = node[steps[-1]]
-        aliases[name] = ".".join(steps)
-    return _Read(fields, path, aliases)
-
-
-def _event(raw: RawEnvelope, read: _Read) -> TrackingEvent | None:
+def _event(raw: RawEnvelope, read: EventFields) -> TrackingEvent | None:
     if read.fields.get("isRetracted") is True:
         return None
     event_type = read.code("eventType", required=True)
@@ -297,7 +226,7 @@ def _event(raw: RawEnvelope, read: _Read) -> TrackingEvent | None:
     )
 
 
-def _meaning(read: _Read, event_type: str, code: str) -> tuple[str, str, str]:
+def _meaning(read: EventFields, event_type: str, code: str) -> tuple[str, str, str]:
     """(milestone, human name, source code) of the event's type code, from the table."""
     context = _move_context(read)
     if event_type == "SHIPMENT":
@@ -320,13 +249,13 @@ def _meaning(read: _Read, event_type: str, code: str) -> tuple[str, str, str]:
     if event_type == "EQUIPMENT" and _is_empty(read):
         return "info", f"{name} (empty)", code
     call_path = f"{read.where('transportCall')}.modeOfTransport"
-    mode = _text(read.obj("transportCall"), "modeOfTransport", call_path)
+    mode = field_text(read.obj("transportCall"), "modeOfTransport", call_path)
     if entry.get("vessel_only") and mode and mode.upper() not in VESSEL_MODES:
         return "info", f"{name} ({mode.lower()})", code
     return entry.get(context or "", entry.get("milestone", "info")), name, code
 
 
-def _is_empty(read: _Read) -> bool:
+def _is_empty(read: EventFields) -> bool:
     indicator = read.code("emptyIndicatorCode")
     if indicator not in (None, "EMPTY", "LADEN"):
         raise DcsaPayloadError(
@@ -336,7 +265,7 @@ def _is_empty(read: _Read) -> bool:
     return indicator == "EMPTY"
 
 
-def _move_context(read: _Read) -> str | None:
+def _move_context(read: EventFields) -> str | None:
     """``export``, ``import`` or ``transshipment`` when the payload says where; else None."""
     if read.fields.get("isTransshipmentMove") is True:
         return "transshipment"
@@ -347,7 +276,7 @@ def _move_context(read: _Read) -> str | None:
     return None
 
 
-def _identifiers(read: _Read) -> list[dict[str, Any]]:
+def _identifiers(read: EventFields) -> list[dict[str, Any]]:
     found: list[tuple[IdentifierKind, str | None, str]] = [
         (
             IdentifierKind.CONTAINER,
@@ -396,21 +325,21 @@ def _pair(ref: Any, path: str, keys: tuple[str, str, str]) -> str | None:
     if not isinstance(ref, dict):
         raise DcsaPayloadError(f"a reference is an object, got {type(ref).__name__}", path=path)
     for key in keys:
-        value = _text(ref, key, f"{path}.{key}")
+        value = field_text(ref, key, f"{path}.{key}")
         if value:
             return value
     return None
 
 
-def _location(read: _Read) -> dict[str, str] | None:
+def _location(read: EventFields) -> dict[str, str] | None:
     """UN/LOCODE (its country too), facility and address from the event's location, or the
     transport call's (2.2 keeps it on the call, 2.3 in ``transportCall.location``)."""
     place_path, call_path = read.where("eventLocation"), read.where("transportCall")
     place, call = read.obj("eventLocation"), read.obj("transportCall")
-    call_place = _obj(call, "location", f"{call_path}.location")
+    call_place = field_object(call, "location", f"{call_path}.location")
     facility_path = f"{place_path}.facility" if "facility" in place else place_path
-    facility_here = _obj(place, "facility", f"{place_path}.facility") or place
-    address = _obj(place, "address", f"{place_path}.address")
+    facility_here = field_object(place, "facility", f"{place_path}.facility") or place
+    address = field_object(place, "address", f"{place_path}.address")
     places = ((place, place_path), (call, call_path), (call_place, f"{call_path}.location"))
     facilities = ((facility_here, facility_path), *places[1:])
     unlocode = _first(places, "UNLocationCode")
@@ -420,14 +349,14 @@ def _location(read: _Read) -> dict[str, str] | None:
         provider = _first(facilities, "facilityCodeListProvider")
         facility = f"{provider} {facility}" if provider else facility
         named = f"{named} ({facility})" if named else facility
-    country = _text(address, "countryCode", f"{place_path}.address.countryCode")
+    country = field_text(address, "countryCode", f"{place_path}.address.countryCode")
     if not country and unlocode and unlocode[:2].isalpha():
         country = unlocode[:2]
     fields = {
         "unlocode": unlocode,
         "country": country,
-        "city": _text(address, "city", f"{place_path}.address.city"),
-        "postal_code": _text(address, "postCode", f"{place_path}.address.postCode"),
+        "city": field_text(address, "city", f"{place_path}.address.city"),
+        "postal_code": field_text(address, "postCode", f"{place_path}.address.postCode"),
         "name": named[:200] if named else None,
     }
     present = {key: value for key, value in fields.items() if value}
@@ -438,22 +367,24 @@ def _first(sources: tuple[tuple[dict[str, Any], str], ...], *keys: str) -> str |
     """The first of ``keys`` present in the first source that has one."""
     for mapping, path in sources:
         for key in keys:
-            value = _text(mapping, key, f"{path}.{key}")
+            value = field_text(mapping, key, f"{path}.{key}")
             if value:
                 return value
     return None
 
 
-def _description(read: _Read, classifier: str, classifier_name: str, name: str) -> str:
+def _description(read: EventFields, classifier: str, classifier_name: str, name: str) -> str:
     """What happened in words: classifier, event, vessel and voyage, the carrier's remark."""
     parts = [name if classifier == "ACT" else f"{classifier_name}: {name}"]
     call_path, call = read.where("transportCall"), read.obj("transportCall")
     vessel_key = "vessel" if "vessel" in call else "vesselTransport"  # 2.x / 3.0
-    vessel = ((_obj(call, vessel_key, f"{call_path}.{vessel_key}"), f"{call_path}.{vessel_key}"),)
+    vessel = (
+        (field_object(call, vessel_key, f"{call_path}.{vessel_key}"), f"{call_path}.{vessel_key}"),
+    )
     voyage_path = f"{call_path}.exportVoyageNumberOrReference"  # 3.0
     voyages = (
         (call, call_path),
-        (_obj(call, "exportVoyageNumberOrReference", voyage_path), voyage_path),
+        (field_object(call, "exportVoyageNumberOrReference", voyage_path), voyage_path),
     )
     vessel_name, imo = _first(vessel, "vesselName"), _first(vessel, "vesselIMONumber")
     if vessel_name or imo:
@@ -467,16 +398,16 @@ def _description(read: _Read, classifier: str, classifier_name: str, name: str) 
     return "; ".join(parts)[:2000]
 
 
-def _delay_reason(read: _Read) -> str | None:
+def _delay_reason(read: EventFields) -> str | None:
     """SMDG delay reason code(s): one in 2.x, a list in 3.0."""
     value = read.fields.get("delayReasonCode")
     codes = value if isinstance(value, list) else [value]
     path = read.where("delayReasonCode")
-    texts = [_text({path: code}, path, path) for code in codes]
+    texts = [field_text({path: code}, path, path) for code in codes]
     return ",".join(t for t in texts if t)[:200] or None
 
 
-def _party(raw: RawEnvelope, read: _Read) -> dict[str, Any]:
+def _party(raw: RawEnvelope, read: EventFields) -> dict[str, Any]:
     code = read.text("carrierCode")
     if code:
         party_id = re.sub(r"[^a-z0-9._]+", "-", code.lower()).strip("-._")[:64]
@@ -490,14 +421,14 @@ def _party(raw: RawEnvelope, read: _Read) -> dict[str, Any]:
     return {"role": PartyRole.CARRIER, "id": raw.source}
 
 
-def _source_event_id(read: _Read) -> str | None:
+def _source_event_id(read: EventFields) -> str | None:
     event_id = read.text("eventID")
     if event_id and len(event_id) > 200:
         return "sha256:" + hashlib.sha256(event_id.encode("utf-8")).hexdigest()
     return event_id
 
 
-def _instant(read: _Read, key: str, *, required: bool) -> datetime | None:
+def _instant(read: EventFields, key: str, *, required: bool) -> datetime | None:
     """An ISO 8601 timestamp with its UTC offset, kept as given; else ``DcsaPayloadError``."""
     value = read.text(key, required=required)
     if value is None:
@@ -514,26 +445,6 @@ def _instant(read: _Read, key: str, *, required: bool) -> datetime | None:
     except OverflowError:
         raise DcsaPayloadError(f"timestamp out of range: {value[:40]!r}", path=path) from None
     return moment
-
-
-def _text(mapping: Mapping[str, Any], key: str, path: str, *, required: bool = False) -> str | None:
-    value = mapping.get(key)
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise DcsaPayloadError(f"{path.rsplit('.', 1)[-1]} is missing", path=path)
-        return None
-    if not isinstance(value, str):
-        raise DcsaPayloadError(f"should be text, got {type(value).__name__}", path=path)
-    return value.strip()
-
-
-def _obj(mapping: Mapping[str, Any], key: str, path: str) -> dict[str, Any]:
-    value = mapping.get(key)
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise DcsaPayloadError(f"should be an object, got {type(value).__name__}", path=path)
-    return value
 
 
 CONNECTOR = Connector(
