@@ -16,9 +16,10 @@ Every error leaves as ``{"error": {"code", "message", "request_id"}}``; nothing 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import logging
-import uuid
+import os
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -95,7 +96,7 @@ async def error_middleware(
     request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
 ) -> web.StreamResponse:
     """Every failure leaves in the one JSON shape; unexpected ones as an opaque 500."""
-    request_id = request.headers.get("x-request-id", "")[:64] or uuid.uuid4().hex
+    request_id = request.headers.get("x-request-id", "")[:64] or os.urandom(12).hex()
     request[REQUEST_ID] = request_id
     try:
         response = await handler(request)
@@ -140,18 +141,18 @@ async def receive_webhook(request: web.Request) -> web.Response:
         log.info("rejected webhook for %s: %s", source.name, exc)
         raise GatewayError(401, "signature_invalid", str(exc)) from None
 
-    digest = hashlib.sha256(body).hexdigest()
     envelope = RawEnvelope.from_body(
         body=body,
         source=source.name,
         format=source.connector.name,
-        reference=delivery_id or digest[:32],
+        reference=delivery_id or f"sha256-{hashlib.sha256(body).hexdigest()[:32]}",
         received_at=now,
         content_type=content_type[:200],
         headers=_kept_headers(headers, request[REQUEST_ID]),
         signature_verified=True,
     )
     memory = request.app[MEMORY]
+    digest = envelope.body_sha256
     seen = memory.check(source.name, envelope.envelope_id, delivery_id, digest)
     if seen is Seen.REPLAYED_ID:
         raise GatewayError(401, "signature_invalid", "webhook-id already used for another body")
@@ -231,6 +232,15 @@ async def _close_raw_log(app: web.Application) -> AsyncIterator[None]:
     await app[RAW_LOG].close()
 
 
+def _fast_event_loop() -> asyncio.AbstractEventLoop:
+    """uvloop where it is installed (Linux, macOS): about twice the requests per core."""
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.new_event_loop()
+    return uvloop.new_event_loop()
+
+
 def run_gateway(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM; in-flight requests finish (graceful shutdown)."""
     app = create_gateway_app(settings)
@@ -241,6 +251,7 @@ def run_gateway(settings: Settings) -> None:
     )
     web.run_app(
         app,
+        loop=_fast_event_loop(),
         host=settings.gateway_host,
         port=settings.gateway_port,
         shutdown_timeout=settings.gateway_kafka_timeout_s + 5,

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import unicodedata
@@ -164,7 +165,7 @@ def _verify_standard_webhooks(
     if abs(int(timestamp) - now.timestamp()) > STANDARD_WEBHOOKS_TOLERANCE.total_seconds():
         raise SignatureError("timestamp outside tolerance")
     try:
-        verifiers = [Webhook(secret) for secret in secrets]
+        verifiers = [_webhook(secret) for secret in secrets]
     except (EmptyWebhookSecretError, binascii.Error, ValueError, RuntimeError):
         raise SignatureError("configured secret is not a valid whsec_ key") from None
     try:
@@ -188,6 +189,12 @@ def _verify_standard_webhooks(
             raise SignatureError("malformed webhook-signature header") from None
         return delivery_id
     raise SignatureError(outcome)
+
+
+@functools.lru_cache(maxsize=64)
+def _webhook(secret: str) -> Webhook:
+    """One verifier per secret, kept: decoding the key on every request is wasted work."""
+    return Webhook(secret)
 
 
 _Verifier = Callable[[Sequence[str], Mapping[str, str], bytes, datetime], str | None]
