@@ -20,6 +20,7 @@ from schemas.shipments import EntityId, Leg
 
 class AlertType(StrEnum):
     DELAY = "delay"
+    ETA_SLIP = "eta_slip"
     STALL = "stall"
     HANDOFF_GAP = "handoff_gap"
     RESPONSIBILITY_BREACH = "responsibility_breach"
