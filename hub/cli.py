@@ -7,6 +7,7 @@ error: ...``) and exit non-zero (1 for a failed job, 2 for a usage error).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import os
 import signal
@@ -14,6 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -273,6 +275,34 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_detect(args: argparse.Namespace) -> int:
+    from hub.offline import InputFileError, alert_row, load_events, load_plans, run_offline
+
+    try:
+        plans, events = load_plans(args.plans), load_events(args.events)
+    except InputFileError as exc:
+        raise CliError(str(exc)) from None
+    result = run_offline(plans, events, now=args.now)
+    for alert in result.alerts:
+        print(json.dumps(alert_row(alert)))
+    unclaimed = len(result.engine.unclaimed) + len(result.engine.parking.events)
+    _progress(
+        f"{len(result.alerts)} alert(s) from {len(events)} event(s) over {len(plans)} plan(s)"
+        + (f"; {unclaimed} event(s) matched no plan" if unclaimed else "")
+    )
+    return 0
+
+
+def _aware_time(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    if moment.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give the time with its UTC offset: {text!r}")
+    return moment
+
+
 # --- parser ------------------------------------------------------------------------------
 
 
@@ -314,6 +344,18 @@ def build_parser() -> argparse.ArgumentParser:
         help="list the webhook sources, their formats and whether they have secrets",
         description="List every configured source (never its secrets).",
     ).set_defaults(handler=cmd_sources)
+    detect = commands.add_parser(
+        "detect",
+        help="run the detectors over plan and event files; print the alerts as JSON lines",
+        description="Offline detection on the same engine as the workers: plans (JSON, "
+        "array or lines) and events (JSON lines, any order); the clock ends at --now.",
+    )
+    detect.add_argument("--plans", type=Path, required=True, help="shipment plans file")
+    detect.add_argument("--events", type=Path, required=True, help="TrackingEvent JSON lines")
+    detect.add_argument(
+        "--now", type=_aware_time, default=None, help="end time (default: the latest event)"
+    )
+    detect.set_defaults(handler=cmd_detect)
     replay = commands.add_parser(
         "replay",
         help="re-normalize tracking.raw.v1 from a time or offset (after a mapper fix)",

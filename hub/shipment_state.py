@@ -1,0 +1,213 @@
+"""One shipment's state, and the pure reducer that applies a normalized event to it.
+
+The state says, per planned leg, whether it is pending, active or closed and when (event
+time), when it last showed life, whether a source-reported exception is outstanding and
+the latest estimate of its closing; plus the delivery estimate, the events already
+applied (duplicates collapse) and the alerts currently open. It is a pydantic model so
+the faust table can keep it as JSON and the offline runner can print it.
+
+Which leg an event belongs to: the leg whose ``opens_on``/``closes_on`` lists the
+milestone; else the leg of the milestone's group when the plan has it (or the nearest
+planned leg before it: a plan without an export-customs leg gives export events to the
+leg that carries the goods then); exceptions and info go to the leg whose party reported
+them, else the leg holding custody.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from schemas.alerts import Alert
+from schemas.events import EventKind, TrackingEvent
+from schemas.milestones import EXCEPTION_MILESTONES, Milestone, MilestoneGroup, group_of
+from schemas.shipments import LEG_ORDER, Leg, PlannedLeg, ShipmentPlan
+
+INFO_MILESTONES = frozenset({Milestone.INFO})
+
+
+class LegStatus(StrEnum):
+    PENDING = "pending"
+    ACTIVE = "active"
+    CLOSED = "closed"
+
+
+class Mark(BaseModel):
+    """A moment and the event that set it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    at: datetime
+    event_id: str
+    milestone: Milestone
+
+
+class Estimate(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    estimated_at: datetime
+    issued_at: datetime
+    event_id: str
+
+
+class LegProgress(BaseModel):
+    leg: Leg
+    status: LegStatus = LegStatus.PENDING
+    opened: Mark | None = None
+    closed: Mark | None = None
+    last_activity: Mark | None = None
+    last_progress: Mark | None = None
+    exception: Mark | None = None
+    exception_reason: str | None = None
+    close_estimate: Estimate | None = None
+
+
+class ShipmentState(BaseModel):
+    plan: ShipmentPlan
+    legs: dict[Leg, LegProgress]
+    delivered: Mark | None = None
+    delivery_estimate: Estimate | None = None
+    applied_event_ids: list[str] = Field(default_factory=list)
+    clock: datetime | None = Field(
+        default=None, description="Event time up to which this shipment is evaluated"
+    )
+    open_alerts: dict[str, Alert] = Field(default_factory=dict)
+    alert_revisions: dict[str, int] = Field(default_factory=dict)
+
+    @property
+    def shipment_id(self) -> str:
+        return self.plan.shipment_id
+
+    def progress(self, leg: Leg) -> LegProgress:
+        return self.legs[leg]
+
+    def planned(self, leg: Leg) -> PlannedLeg:
+        planned = self.plan.planned_leg(leg)
+        if planned is None:
+            raise KeyError(leg)
+        return planned
+
+    def custody_leg(self) -> Leg | None:
+        """The leg holding the goods: the latest active leg, else the latest closed one."""
+        active = [p.leg for p in self.legs.values() if p.status is LegStatus.ACTIVE]
+        if active:
+            return max(active, key=LEG_ORDER.__getitem__)
+        closed = [p.leg for p in self.legs.values() if p.status is LegStatus.CLOSED]
+        return max(closed, key=LEG_ORDER.__getitem__) if closed else None
+
+
+def new_state(plan: ShipmentPlan) -> ShipmentState:
+    return ShipmentState(plan=plan, legs={p.leg: LegProgress(leg=p.leg) for p in plan.legs})
+
+
+def with_plan(state: ShipmentState, plan: ShipmentPlan) -> ShipmentState:
+    """A newer plan revision: keep progress of legs still planned, add new ones."""
+    legs = {p.leg: state.legs.get(p.leg) or LegProgress(leg=p.leg) for p in plan.legs}
+    return state.model_copy(update={"plan": plan, "legs": legs})
+
+
+def leg_of(state: ShipmentState, event: TrackingEvent) -> Leg:
+    """The planned leg an event is about (see the module docstring for the rule)."""
+    plan = state.plan
+    for planned in plan.legs:
+        if event.milestone in planned.opens_on or event.milestone in planned.closes_on:
+            return planned.leg
+    group = group_of(event.milestone)
+    if group is not MilestoneGroup.RETURNS_EXCEPTIONS:
+        return _nearest_planned(plan, Leg(group.value))
+    for planned in plan.legs:
+        if planned.party.id == event.source.party.id:
+            return planned.leg
+    return state.custody_leg() or plan.legs[0].leg
+
+
+def _nearest_planned(plan: ShipmentPlan, leg: Leg) -> Leg:
+    legs = [p.leg for p in plan.legs]
+    if leg in legs:
+        return leg
+    earlier = [planned for planned in legs if LEG_ORDER[planned] < LEG_ORDER[leg]]
+    return earlier[-1] if earlier else legs[0]
+
+
+def apply_event(state: ShipmentState, event: TrackingEvent) -> ShipmentState:
+    """The state after ``event``. Pure; an event already applied changes nothing."""
+    if event.event_id in state.applied_event_ids:
+        return state
+    state = state.model_copy(deep=True)
+    state.applied_event_ids.append(event.event_id)
+    leg = leg_of(state, event)
+    progress = state.legs[leg]
+    mark = Mark(at=event.occurred_at, event_id=event.event_id, milestone=event.milestone)
+    if event.kind is not EventKind.ACTUAL:
+        _apply_estimate(state, progress, event)
+        return state
+    planned = state.planned(leg)
+    if progress.last_activity is None or mark.at >= progress.last_activity.at:
+        progress.last_activity = mark
+    if event.milestone in EXCEPTION_MILESTONES:
+        if progress.last_progress is None or progress.last_progress.at <= mark.at:
+            progress.exception = mark  # unless progress already happened after it
+            progress.exception_reason = event.reason_code
+    elif event.milestone not in INFO_MILESTONES:
+        if progress.last_progress is None or mark.at >= progress.last_progress.at:
+            progress.last_progress = mark
+        if progress.exception is not None and mark.at >= progress.exception.at:
+            progress.exception = None  # progress after the exception clears it
+            progress.exception_reason = None
+    if event.milestone in planned.closes_on:
+        _close(progress, mark)
+    elif event.milestone in planned.opens_on:
+        _open(progress, mark, reopen=True)
+    elif event.milestone not in INFO_MILESTONES and event.milestone not in EXCEPTION_MILESTONES:
+        _open(progress, mark, reopen=False)
+    if event.milestone is Milestone.DELIVERED and state.delivered is None:
+        state.delivered = mark
+    return state
+
+
+def _open(progress: LegProgress, mark: Mark, *, reopen: bool) -> None:
+    if progress.status is LegStatus.PENDING:
+        progress.status = LegStatus.ACTIVE
+        progress.opened = mark
+    elif progress.opened is not None and mark.at < progress.opened.at:
+        progress.opened = mark  # an earlier opening reported late
+    if (
+        reopen
+        and progress.status is LegStatus.CLOSED
+        and progress.closed is not None
+        and mark.at > progress.closed.at
+    ):
+        progress.status = LegStatus.ACTIVE  # e.g. departed again after a transshipment
+        progress.closed = None
+
+
+def _close(progress: LegProgress, mark: Mark) -> None:
+    if progress.opened is None:
+        progress.opened = mark  # closed without an opening seen: zero known duration
+    if progress.status is not LegStatus.CLOSED or (
+        progress.closed is not None and mark.at < progress.closed.at
+    ):
+        progress.closed = mark
+    progress.status = LegStatus.CLOSED
+
+
+def _apply_estimate(state: ShipmentState, progress: LegProgress, event: TrackingEvent) -> None:
+    if event.estimated_at is None:
+        return
+    estimate = Estimate(
+        estimated_at=event.estimated_at, issued_at=event.occurred_at, event_id=event.event_id
+    )
+    if event.milestone is Milestone.DELIVERED and _newer(estimate, state.delivery_estimate):
+        state.delivery_estimate = estimate
+    planned = state.planned(progress.leg)
+    if event.milestone in planned.closes_on and _newer(estimate, progress.close_estimate):
+        progress.close_estimate = estimate
+
+
+def _newer(candidate: Estimate, current: Estimate | None) -> bool:
+    """The latest-issued estimate wins (ties broken by event id, so order never matters)."""
+    if current is None:
+        return True
+    return (candidate.issued_at, candidate.event_id) > (current.issued_at, current.event_id)
