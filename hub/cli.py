@@ -15,7 +15,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -293,6 +293,44 @@ def cmd_detect(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_scorecard(args: argparse.Namespace) -> int:
+    from hub.offline import InputFileError, load_events, load_plans, run_offline
+    from hub.scorecard import build_scorecards
+
+    try:
+        plans, events = load_plans(args.plans), load_events(args.events)
+    except InputFileError as exc:
+        raise CliError(str(exc)) from None
+    result = run_offline(plans, events, now=args.now)
+    cards = build_scorecards(result.engine.states.values(), result.alerts)
+    if args.json:
+        for card in cards:
+            print(json.dumps(card.row()))
+        return 0
+    header = ("LANE", "PARTY", "ROLE", "SHIPMENTS", "ON TIME", "BREACHES", "P50 H", "P90 H")
+    table = [header] + [
+        (
+            c.lane,
+            c.party_id,
+            c.party_role,
+            str(len(c.shipments)),
+            "-" if c.on_time_pct is None else f"{c.on_time_pct}% of {c.legs_judged}",
+            ", ".join(f"{rule} {n}" for rule, n in sorted(c.breaches.items())) or "-",
+            _hours_text(c.duration_quantile(0.5)),
+            _hours_text(c.duration_quantile(0.9)),
+        )
+        for c in cards
+    ]
+    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
+    for line in table:
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
+    return 0
+
+
+def _hours_text(value: timedelta | None) -> str:
+    return "-" if value is None else f"{value.total_seconds() / 3600:.1f}"
+
+
 def _aware_time(text: str) -> datetime:
     try:
         moment = datetime.fromisoformat(text)
@@ -356,6 +394,19 @@ def build_parser() -> argparse.ArgumentParser:
         "--now", type=_aware_time, default=None, help="end time (default: the latest event)"
     )
     detect.set_defaults(handler=cmd_detect)
+    scorecard = commands.add_parser(
+        "scorecard",
+        help="per party and lane: on-time %%, breaches, leg durations (offline)",
+        description="Backtest a contract on history: run the detectors over plan and "
+        "event files and print each party's scorecard per lane.",
+    )
+    scorecard.add_argument("--plans", type=Path, required=True, help="shipment plans file")
+    scorecard.add_argument("--events", type=Path, required=True, help="TrackingEvent JSON lines")
+    scorecard.add_argument(
+        "--now", type=_aware_time, default=None, help="end time (default: the latest event)"
+    )
+    scorecard.add_argument("--json", action="store_true", help="JSON lines for programs")
+    scorecard.set_defaults(handler=cmd_scorecard)
     replay = commands.add_parser(
         "replay",
         help="re-normalize tracking.raw.v1 from a time or offset (after a mapper fix)",

@@ -1,0 +1,119 @@
+"""Scorecards from a small history: on-time %, breaches and durations per party and lane."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from hub.cli import main
+from hub.offline import run_offline
+from hub.scorecard import build_scorecards
+from schemas import TrackingEvent
+from tests.factories import make_plan
+
+NOW = datetime(2026, 3, 25, tzinfo=UTC)
+
+
+def _event(at: str, milestone: str, ident: str, party: str, role: str) -> TrackingEvent:
+    kind, value = ident.split(":", 1)
+    return TrackingEvent.model_validate(
+        {
+            "source": {"connector": "native", "party": {"role": role, "id": party}},
+            "identifiers": [{"kind": kind, "value": value}],
+            "milestone": milestone,
+            "source_code": milestone,
+            "occurred_at": at,
+            "received_at": at,
+        }
+    )
+
+
+EVENTS = [
+    _event("2026-03-01T10:00:00+08:00", "picked_up", "hawb:SZX1234567", "fwd-sz", "forwarder"),
+    _event(
+        "2026-03-02T18:00:00+08:00", "departed_origin", "hawb:SZX1234567", "fwd-sz", "forwarder"
+    ),
+    _event(
+        "2026-03-03T01:00:00+08:00",
+        "line_haul_departed",
+        "mawb:176-12345675",
+        "fwd-sz",
+        "forwarder",
+    ),
+    _event(
+        "2026-03-03T09:00:00-08:00", "line_haul_arrived", "mawb:176-12345675", "fwd-sz", "forwarder"
+    ),
+    _event(
+        "2026-03-03T12:00:00-08:00",
+        "import_customs_submitted",
+        "customs_entry:ABC-1234567-8",
+        "broker-lax",
+        "customs_broker",
+    ),
+    _event(
+        "2026-03-09T15:00:00-08:00",
+        "import_customs_released",
+        "customs_entry:ABC-1234567-8",
+        "broker-lax",
+        "customs_broker",
+    ),
+    _event(
+        "2026-03-11T09:00:00-08:00",
+        "carrier_received",
+        "tracking_number:9400111899223100001234",
+        "usps",
+        "last_mile_carrier",
+    ),
+]
+
+
+def test_scorecards_per_party_and_lane() -> None:
+    result = run_offline([make_plan()], EVENTS, now=NOW)
+    cards = {c.party_id: c for c in build_scorecards(result.engine.states.values(), result.alerts)}
+    assert set(cards) == {"fwd-sz", "broker-lax", "usps"}
+    forwarder, broker, carrier = cards["fwd-sz"], cards["broker-lax"], cards["usps"]
+    assert forwarder.lane == "CN-US" and len(forwarder.shipments) == 1
+    assert (forwarder.legs_judged, forwarder.legs_on_time, forwarder.on_time_pct) == (2, 2, 100.0)
+    assert forwarder.breaches == {}
+    # first mile 32 h (Mar 1 10:00 -> Mar 2 18:00 +08), line haul 24 h (Mar 2 17:00Z -> Mar 3 17:00Z)
+    assert sorted(forwarder.durations) == [timedelta(hours=24), timedelta(hours=32)]
+    # customs released Mar 9 15:00 after a 2-business-day SLA due Mar 5 12:00: late, 147 h
+    assert (broker.legs_judged, broker.legs_on_time) == (1, 0)
+    assert broker.breaches == {"handoff_window": 1, "leg_sla": 1}
+    assert broker.durations == [timedelta(hours=147)]
+    # last mile still open past its 5-day SLA (due Mar 16): judged late already
+    assert (carrier.legs_judged, carrier.legs_on_time, carrier.breaches) == (1, 0, {"leg_sla": 1})
+    assert carrier.duration_quantile(0.5) is None
+
+
+def test_scorecard_command_table_and_json(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plans = tmp_path / "plans.json"
+    plans.write_text("[" + make_plan().model_dump_json() + "]")
+    events = tmp_path / "events.jsonl"
+    events.write_text("\n".join(e.model_dump_json() for e in reversed(EVENTS)) + "\n")
+    args = ["scorecard", "--plans", str(plans), "--events", str(events), "--now", NOW.isoformat()]
+    assert main([*args, "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    broker = next(r for r in rows if r["party_id"] == "broker-lax")
+    assert broker["on_time_pct"] == 0.0 and broker["leg_duration_p50_h"] == 147.0
+    assert main(args) == 0
+    table = capsys.readouterr().out.splitlines()
+    assert table[0].split()[:2] == ["LANE", "PARTY"]
+    assert any("100.0% of 2" in line for line in table)
+
+
+def test_detect_with_a_bad_file_is_one_clear_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plans = tmp_path / "plans.json"
+    plans.write_text('[{"shipment_id": "x"}]')
+    events = tmp_path / "events.jsonl"
+    events.write_text("")
+    assert main(["detect", "--plans", str(plans), "--events", str(events)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("trackhub: error:") and "item 0" in err
