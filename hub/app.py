@@ -22,6 +22,7 @@ import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
 from hub import topics
+from hub.hub_wiring import declare_hub_agents
 from hub.kafka_clients import encode_key, encode_model
 from hub.normalize import normalize_record
 from hub.settings import Settings
@@ -110,13 +111,15 @@ def create_app(settings: Settings) -> HubApp:
         broker=f"kafka://{settings.bootstrap_servers.replace(',', ';kafka://')}",
         broker_client_id=f"{settings.client_id}-worker",
         datadir=str(settings.state_dir.resolve() / "faust"),
-        store="memory://",
+        store=settings.store,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
         topic_allow_declare=True,
         producer_acks=-1,
         producer_linger=0.005,
         consumer_auto_offset_reset="earliest",
+        key_serializer="raw",
+        value_serializer="raw",
         web_enabled=False,
     )
     app.publish_guard = PublishGuard()
@@ -160,6 +163,8 @@ def _declare(app: HubApp, settings: Settings) -> None:
                 )
                 key = encode_key(letter.raw.kafka_key)
                 guard.watch(await _publish(app, topics.DLQ, key, encode_model(letter)))
+
+    declare_hub_agents(app, settings)
 
     @app.task
     async def announce_ready() -> None:

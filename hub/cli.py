@@ -327,6 +327,28 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plans_register(args: argparse.Namespace) -> int:
+    from hub.hub_control import register_plans
+    from hub.offline import InputFileError, load_plans
+
+    settings = _settings()
+    try:
+        plans = load_plans(args.file)
+    except InputFileError as exc:
+        raise CliError(str(exc)) from None
+    count = register_plans(settings, plans)
+    _progress(f"registered {count} plan(s) on shipments.v1")
+    return 0
+
+
+def cmd_clock(args: argparse.Namespace) -> int:
+    from hub.hub_control import advance_clock
+
+    advance_clock(_settings(), args.to)
+    _progress(f"hub clock moved to {args.to.isoformat()}")
+    return 0
+
+
 def _hours_text(value: timedelta | None) -> str:
     return "-" if value is None else f"{value.total_seconds() / 3600:.1f}"
 
@@ -407,6 +429,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     scorecard.add_argument("--json", action="store_true", help="JSON lines for programs")
     scorecard.set_defaults(handler=cmd_scorecard)
+    plans = commands.add_parser(
+        "plans", help="shipment plans", description="Shipment plans on shipments.v1."
+    )
+    plan_commands = plans.add_subparsers(dest="plans_command", metavar="ACTION", required=True)
+    register = plan_commands.add_parser(
+        "register",
+        help="publish plans from a file (JSON, array or lines) to shipments.v1",
+        description="Validate and publish shipment plans; a higher revision replaces a lower.",
+    )
+    register.add_argument("file", type=Path, help="plans file")
+    register.set_defaults(handler=cmd_plans_register)
+    clock = commands.add_parser(
+        "clock",
+        help="move the running hub's clock forward (fake clock for tests and simulations)",
+        description="Advance every hub partition's watermark to --to; deadlines up to it "
+        "fire. It never moves backwards.",
+    )
+    clock.add_argument("--to", type=_aware_time, required=True, help="ISO time with offset")
+    clock.set_defaults(handler=cmd_clock)
     replay = commands.add_parser(
         "replay",
         help="re-normalize tracking.raw.v1 from a time or offset (after a mapper fix)",

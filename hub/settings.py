@@ -105,6 +105,34 @@ class Settings(BaseSettings):
         description="A JSON file of sources in the same shape, merged over TRACKHUB_SOURCES "
         "(keep secrets there, readable only by the hub).",
     )
+    store: str = Field(
+        default="rocksdb://",
+        description="faust table store: rocksdb:// (on disk, rocksdict) or memory://",
+    )
+    hub_lateness_s: float = Field(
+        default=600.0, ge=0, description="Allowed lateness of events (watermark lag)."
+    )
+    hub_idle_after_s: float = Field(
+        default=30.0,
+        ge=0,
+        description="A partition idle this long follows wall time (0: only event time and "
+        "explicit `trackhub clock` moves).",
+    )
+    hub_plan_grace_s: float = Field(
+        default=3.0,
+        ge=0,
+        description="Wall seconds a newly registered shipment waits for its parked events "
+        "before its first evaluation.",
+    )
+    hub_tick_interval_s: float = Field(
+        default=1.0, gt=0, description="How often a worker checks for passed deadlines."
+    )
+    hub_max_lag: int = Field(
+        default=1000,
+        ge=0,
+        description="Above this many unread messages the hub holds back absence alerts "
+        "(our own backlog is not a carrier's silence).",
+    )
     pollers: list[PollerConfig] = Field(
         default_factory=list,
         description="Sources fetched by polling, as JSON: [{source, url, interval_s, ...}].",

@@ -15,6 +15,10 @@ EVENTS = "tracking.events.v1"
 DLQ = "tracking.dlq.v1"
 SHIPMENTS = "shipments.v1"
 ALERTS = "alerts.v1"
+SELLER_ALERTS_PREFIX = "alerts.seller."
+# internal to the hub's workers
+RESOLVE = "hub.resolve.v1"
+SHIPMENTS_INBOX = "hub.shipments-inbox.v1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,7 +100,28 @@ def declared_topics(settings: Settings) -> list[TopicSpec]:
             value="Alert",
             configs={**common, "cleanup.policy": "delete", "retention.ms": str(30 * 86_400_000)},
         ),
+        TopicSpec(
+            RESOLVE,
+            n,
+            rf,
+            key="identifier key",
+            value="ResolveMessage (hub internal)",
+            configs={**common, "cleanup.policy": "delete", "retention.ms": str(7 * 86_400_000)},
+        ),
+        TopicSpec(
+            SHIPMENTS_INBOX,
+            n,
+            rf,
+            key="shipment_id",
+            value="InboxMessage (hub internal)",
+            configs={**common, "cleanup.policy": "delete", "retention.ms": str(7 * 86_400_000)},
+        ),
     ]
+
+
+def seller_alerts_topic(seller_id: str) -> str:
+    """The per-seller fan-out topic (created on first use, one partition)."""
+    return f"{SELLER_ALERTS_PREFIX}{seller_id}"
 
 
 def topic_names(settings: Settings) -> list[str]:

@@ -56,6 +56,8 @@ def kafka_env() -> Iterator[dict[str, str]]:
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
+    # the workers' local table stores belong to the broker data just wiped
+    shutil.rmtree(settings.state_dir.resolve() / "faust", ignore_errors=True)
     try:
         local_kafka.start(settings, progress=print)
         from hub.kafka_clients import ensure_topics

@@ -43,6 +43,8 @@ def test_all_declared_topics_exist_with_their_partitions_and_configs(
         "tracking.dlq.v1",
         "shipments.v1",
         "alerts.v1",
+        "hub.resolve.v1",
+        "hub.shipments-inbox.v1",
     }
 
 

@@ -10,7 +10,9 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 def test_weekdays_only() -> None:
     thursday = datetime(2026, 3, 5, 14, 30, tzinfo=BERLIN)
-    assert add_business_days(thursday, 2, "Europe/Berlin") == datetime(2026, 3, 9, 14, 30, tzinfo=BERLIN)
+    assert add_business_days(thursday, 2, "Europe/Berlin") == datetime(
+        2026, 3, 9, 14, 30, tzinfo=BERLIN
+    )
 
 
 def test_holidays_are_skipped() -> None:
@@ -35,4 +37,6 @@ def test_dst_change_keeps_local_time_and_new_offset() -> None:
 def test_input_in_another_zone_is_converted_first() -> None:
     # Friday 23:30 in New York is Saturday 05:30 in Berlin: counts from Monday
     new_york = datetime(2026, 3, 6, 23, 30, tzinfo=ZoneInfo("America/New_York"))
-    assert add_business_days(new_york, 1, "Europe/Berlin") == datetime(2026, 3, 10, 0, 0, tzinfo=BERLIN)
+    assert add_business_days(new_york, 1, "Europe/Berlin") == datetime(
+        2026, 3, 10, 0, 0, tzinfo=BERLIN
+    )

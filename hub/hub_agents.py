@@ -1,0 +1,264 @@
+"""The streaming hub's agent bodies: resolve, per-shipment detection, clock ticks.
+
+Wired to topics and tables in ``hub.app``; the logic they run is the pure code of
+``hub.resolve`` / ``hub.shipment_runner``. Delivery guarantee: at-least-once, like every
+agent here: sends go through the app's producer and are flushed before offsets commit
+(``PublishGuard``); reprocessing is idempotent (event ids collapse in the shipment
+state, alert transitions are derived from state, and an alert state already published
+is never derived twice from the same state).
+
+Clock: each inbox partition keeps a watermark: the largest event time it has seen minus
+the allowed lateness, moved further only by explicit ``clock`` messages (tests, the
+simulator's fake clock) or, when the partition has been idle for ``idle_after`` and the
+hub is not lagging, by wall time. A worker timer sends ``tick`` messages for shipments
+whose next deadline the watermark has passed, keyed by shipment so only the shipment's
+own partition acts on them (faust timers cannot write tables).
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from hub import shipment_runner, topics
+from hub.hub_messages import InboxMessage, ResolveMessage
+from hub.kafka_clients import encode_key, encode_model
+from hub.shipment_runner import ShipmentRecord
+from schemas.alerts import Alert
+from schemas.events import TrackingEvent
+
+log = logging.getLogger(__name__)
+
+MAX_PARKED_PER_IDENTIFIER = 200
+
+
+@dataclass
+class PartitionClock:
+    """Watermarks and due heaps of the inbox partitions this worker owns (in memory;
+    rebuilt from the tables after a rebalance)."""
+
+    lateness: timedelta
+    idle_after_s: float
+    wall_clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    monotonic: Callable[[], float] = time.monotonic
+    max_event_time: dict[int, datetime] = field(default_factory=dict)
+    explicit: dict[int, datetime] = field(default_factory=dict)
+    last_message: dict[int, float] = field(default_factory=dict)
+    due: dict[int, list[tuple[datetime, str]]] = field(default_factory=dict)
+    held: dict[int, dict[str, float]] = field(default_factory=dict)  # shipment -> wall time
+    stale: bool = True  # heaps must be rebuilt (start, rebalance)
+
+    def saw(self, partition: int, event_time: datetime | None) -> None:
+        self.last_message[partition] = self.monotonic()
+        if event_time is not None:
+            current = self.max_event_time.get(partition)
+            if current is None or event_time > current:
+                self.max_event_time[partition] = event_time
+
+    def watermark(self, partition: int, *, lagging: bool = False) -> datetime | None:
+        marks = []
+        if (latest := self.max_event_time.get(partition)) is not None:
+            marks.append(latest - self.lateness)
+        if (moved := self.explicit.get(partition)) is not None:
+            marks.append(moved)
+        idle_for = self.monotonic() - self.last_message.get(partition, 0.0)
+        if self.idle_after_s > 0 and idle_for >= self.idle_after_s and not lagging:
+            marks.append(self.wall_clock() - self.lateness)
+        return max(marks, default=None)
+
+    def schedule(self, partition: int, shipment_id: str, moment: datetime | None) -> None:
+        if moment is not None:
+            heapq.heappush(self.due.setdefault(partition, []), (moment, shipment_id))
+
+    def hold(self, partition: int, shipment_id: str, until_wall: float | None) -> None:
+        if until_wall is not None:
+            self.held.setdefault(partition, {})[shipment_id] = until_wall
+
+    def pop_released(self, partition: int, wall_now: float) -> list[str]:
+        held = self.held.get(partition, {})
+        released = sorted(s for s, until in held.items() if until <= wall_now)
+        for shipment_id in released:
+            del held[shipment_id]
+        return released
+
+    def pop_due(self, partition: int, until: datetime) -> list[str]:
+        heap = self.due.get(partition, [])
+        out: set[str] = set()
+        while heap and heap[0][0] <= until:
+            out.add(heapq.heappop(heap)[1])
+        return sorted(out)
+
+
+@dataclass
+class StoredRecord:
+    """A shipment table value: the record plus what the clock needs after a restart."""
+
+    partition: int
+    record: ShipmentRecord
+    hold_until: float | None = None  # wall time (epoch s) before which it is not advanced
+
+    def dumps(self) -> bytes:
+        due = shipment_runner.next_due(self.record)
+        head = json.dumps(
+            {
+                "partition": self.partition,
+                "next_due": due.isoformat() if due else None,
+                "hold_until": self.hold_until,
+            }
+        )
+        return head[:-1].encode() + b',"record":' + self.record.model_dump_json().encode() + b"}"
+
+
+def load_stored(raw: bytes | None) -> StoredRecord | None:
+    if raw is None:
+        return None
+    data = json.loads(raw)
+    record = ShipmentRecord.model_validate(data["record"])
+    return StoredRecord(data["partition"], record, data.get("hold_until"))
+
+
+def next_due_of(raw: bytes) -> tuple[int, datetime | None, float | None]:
+    """(partition, next event-time deadline, wall-time hold) of a stored shipment."""
+    data = json.loads(raw)
+    due = data.get("next_due")
+    return data["partition"], (datetime.fromisoformat(due) if due else None), data.get("hold_until")
+
+
+# --- resolve ----------------------------------------------------------------------------
+
+
+def resolve_outputs(
+    message: ResolveMessage,
+    owners: list[str],
+    parked: list[TrackingEvent],
+) -> tuple[list[str], list[TrackingEvent], list[tuple[str, bytes, bytes]]]:
+    """One resolve step at an identifier's partition. Pure.
+
+    Returns the identifier's new owners, its new parked list, and the records to send
+    as (topic, key, value).
+    """
+    sends: list[tuple[str, bytes, bytes]] = []
+    if message.kind == "claim":
+        assert message.shipment_id is not None
+        owners = sorted({*owners, message.shipment_id})
+        keep = []
+        plan_keys = set(message.plan_keys)
+        for event in sorted(parked, key=lambda e: (e.occurred_at, e.event_id)):
+            # claimed here when this is the first of the event's identifiers the plan has
+            first = next((i.key for i in event.identifiers if i.key in plan_keys), None)
+            if first == message.identifier:
+                claim = InboxMessage(kind="event", event=event, replayed=True)
+                sends.append(_to_inbox(message.shipment_id, claim))
+            else:
+                keep.append(event)
+        return owners, keep[-MAX_PARKED_PER_IDENTIFIER:], sends
+    event = message.event
+    assert event is not None
+    if owners:
+        for shipment_id in owners:
+            sends.append(_to_inbox(shipment_id, InboxMessage(kind="event", event=event)))
+        return owners, parked, sends
+    if message.kind == "park":
+        known = {e.event_id for e in parked}
+        if event.event_id not in known:
+            parked = [*parked, event][-MAX_PARKED_PER_IDENTIFIER:]
+        return owners, parked, sends
+    following = message.position + 1
+    if following < len(event.identifiers):
+        hop = ResolveMessage(
+            kind="event",
+            identifier=event.identifiers[following].key,
+            event=event,
+            position=following,
+        )
+        sends.append((topics.RESOLVE, encode_key(hop.identifier), encode_model(hop)))
+        return owners, parked, sends
+    for identifier in event.identifiers:  # nobody claims it: park under every identifier
+        park = ResolveMessage(kind="park", identifier=identifier.key, event=event)
+        sends.append((topics.RESOLVE, encode_key(park.identifier), encode_model(park)))
+    return owners, parked, sends
+
+
+def _to_inbox(shipment_id: str, message: InboxMessage) -> tuple[str, bytes, bytes]:
+    return topics.SHIPMENTS_INBOX, encode_key(shipment_id), encode_model(message)
+
+
+# --- shipments --------------------------------------------------------------------------
+
+
+def inbox_step(
+    stored: StoredRecord | None,
+    message: InboxMessage,
+    partition: int,
+    watermark: datetime | None,
+    *,
+    wall_now: float,
+    plan_grace_s: float,
+) -> tuple[StoredRecord | None, list[Alert]]:
+    """What one inbox message does to one shipment. Pure (``wall_now`` is passed in).
+
+    A new shipment is held for ``plan_grace_s`` of wall time before its first advance, so
+    the events parked for it (released by claims on other partitions) join it in event
+    order first: a late plan then gives the alerts of a plan that came first.
+    """
+    record = stored.record if stored is not None else None
+    hold_until = stored.hold_until if stored is not None else None
+    alerts: list[Alert] = []
+    if message.kind == "plan":
+        assert message.plan is not None
+        revised, alerts = shipment_runner.add_plan(record, message.plan)
+        if revised is None:
+            return stored, []
+        if record is None:
+            hold_until = wall_now + plan_grace_s
+        record = revised
+    elif record is None:
+        return None, []  # an event or tick for a shipment without a plan: nothing to do
+    elif message.kind == "event":
+        assert message.event is not None
+        record, alerts = shipment_runner.add_event(record, message.event)
+    if hold_until is not None and wall_now < hold_until:
+        return StoredRecord(partition, record, hold_until), alerts
+    target = watermark
+    if message.kind == "tick" and message.until is not None:
+        target = message.until if watermark is None else min(message.until, watermark)
+    if target is not None:
+        record, more = shipment_runner.advance(record, target)
+        alerts += more
+    return StoredRecord(partition, record), alerts
+
+
+def alert_sends(alerts: list[Alert]) -> list[tuple[str, bytes, bytes]]:
+    """Each transition to alerts.v1 (key seller) and to the seller's own topic."""
+    sends = []
+    for alert in alerts:
+        value = encode_model(alert)
+        key = encode_key(alert.seller_id)
+        sends.append((topics.ALERTS, key, value))
+        sends.append((topics.seller_alerts_topic(safe_topic_part(alert.seller_id)), key, value))
+    return sends
+
+
+def safe_topic_part(text: str) -> str:
+    """Kafka topic names allow [a-zA-Z0-9._-]; seller ids may also hold ':'."""
+    return "".join(c if c.isalnum() or c in "._-" else "_" for c in text)
+
+
+def decode_inbox(value: bytes) -> InboxMessage:
+    return InboxMessage.model_validate_json(value)
+
+
+def decode_resolve(topic: str, value: bytes) -> ResolveMessage:
+    if topic == topics.EVENTS:
+        event = TrackingEvent.model_validate_json(value)
+        return ResolveMessage(kind="event", identifier=event.identifiers[0].key, event=event)
+    return ResolveMessage.model_validate_json(value)
+
+
+def event_time_of(message: InboxMessage) -> datetime | None:
+    return message.event.occurred_at if message.event is not None else None

@@ -1,0 +1,205 @@
+"""Topics, tables, agents and the timer of the detection hub (faust wiring only).
+
+    shipments.v1 --route_plans--> hub.shipments-inbox.v1 (plan)  +  hub.resolve.v1 (claims)
+    tracking.events.v1 + hub.resolve.v1 --resolve--> hub.shipments-inbox.v1 (events) | park
+    hub.shipments-inbox.v1 --detect--> shipments table, alerts.v1, alerts.seller.<seller>
+    timer --> hub.shipments-inbox.v1 (ticks for passed deadlines)
+
+Tables are co-partitioned with the topics that feed them (same partition count, keys
+hashed the same way). See ``hub.hub_agents`` for the logic and its guarantees.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime, timedelta
+from typing import Any
+
+import faust
+
+from hub import topics
+from hub.hub_agents import (
+    PartitionClock,
+    alert_sends,
+    decode_inbox,
+    decode_resolve,
+    event_time_of,
+    inbox_step,
+    load_stored,
+    next_due_of,
+    resolve_outputs,
+)
+from hub.hub_messages import InboxMessage, ResolveMessage
+from hub.kafka_clients import encode_key, encode_model
+from hub.settings import Settings
+from schemas.events import TrackingEvent
+from schemas.shipments import ShipmentPlan
+
+log = logging.getLogger(__name__)
+
+
+def declare_hub_agents(app: Any, settings: Settings) -> None:
+    n = settings.partitions
+    raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes}  # app codecs: raw bytes
+    plans_topic = app.topic(topics.SHIPMENTS, **raw)
+    resolve_channel = app.topic(topics.EVENTS, topics.RESOLVE, **raw)
+    inbox_topic = app.topic(topics.SHIPMENTS_INBOX, **raw)
+    index = app.Table("hub-identifier-owners", partitions=n, **raw)
+    parked = app.Table("hub-parked-events", partitions=n, **raw)
+    shipments = app.Table("hub-shipments", partitions=n, **raw)
+    watermarks = app.Table("hub-watermarks", partitions=n, **raw)
+    clock = PartitionClock(
+        lateness=timedelta(seconds=settings.hub_lateness_s),
+        idle_after_s=settings.hub_idle_after_s,
+    )
+    guard = app.publish_guard
+    seller_topics: set[str] = set()
+
+    async def send(
+        topic: str, key: bytes | None, value: bytes, partition: int | None = None
+    ) -> None:
+        if topic.startswith(topics.SELLER_ALERTS_PREFIX) and topic not in seller_topics:
+            await app.topic(
+                topic, partitions=1, replicas=settings.replication_factor
+            ).maybe_declare()
+            seller_topics.add(topic)
+        guard.watch(await app.producer.send(topic, key, value, None, None, None))
+
+    @app.agent(plans_topic, name="route-plans")
+    async def route_plans(stream: faust.StreamT[bytes]) -> None:
+        """A plan goes to its shipment's partition, and claims each of its identifiers."""
+        async for value in stream:
+            guard.raise_if_failed()
+            plan = ShipmentPlan.model_validate_json(value)
+            await send(
+                topics.SHIPMENTS_INBOX,
+                encode_key(plan.shipment_id),
+                encode_model(InboxMessage(kind="plan", plan=plan)),
+            )
+            keys = sorted({i.key for i in plan.all_identifiers()})
+            for key in keys:
+                claim = ResolveMessage(
+                    kind="claim", identifier=key, shipment_id=plan.shipment_id, plan_keys=keys
+                )
+                await send(topics.RESOLVE, encode_key(key), encode_model(claim))
+
+    @app.agent(resolve_channel, name="resolve")
+    async def resolve(stream: faust.StreamT[bytes]) -> None:
+        """Identifier -> shipments, hop by hop over the event's identifiers; else park."""
+        async for record in stream.events():
+            guard.raise_if_failed()
+            message = decode_resolve(record.message.topic, record.value)
+            key = encode_key(message.identifier)
+            owners = json.loads(index.get(key) or b"[]")
+            waiting = [
+                TrackingEvent.model_validate(e) for e in json.loads(parked.get(key) or b"[]")
+            ]
+            new_owners, new_parked, sends = resolve_outputs(message, owners, waiting)
+            if new_owners != owners:
+                index[key] = json.dumps(new_owners).encode()
+            if [e.event_id for e in new_parked] != [e.event_id for e in waiting]:
+                parked[key] = b"[" + b",".join(encode_model(e) for e in new_parked) + b"]"
+            for topic, out_key, value in sends:
+                await send(topic, out_key, value)
+
+    @app.agent(inbox_topic, name="detect")
+    async def detect(stream: faust.StreamT[bytes]) -> None:
+        """Per shipment: apply plans and events, advance to the watermark, publish alerts."""
+        async for record in stream.events():
+            guard.raise_if_failed()
+            partition = record.message.partition
+            message = decode_inbox(record.value)
+            clock.saw(partition, None if message.replayed else event_time_of(message))
+            if message.kind == "clock":
+                if message.until is not None:
+                    current = clock.explicit.get(partition)
+                    clock.explicit[partition] = max(message.until, current or message.until)
+                    _store_watermarks(watermarks, clock, partition)
+                continue
+            if message.event is not None:
+                _store_watermarks(watermarks, clock, partition)
+            key = record.key
+            stored = load_stored(shipments.get(key))
+            updated, alerts = inbox_step(
+                stored,
+                message,
+                partition,
+                clock.watermark(partition),
+                wall_now=time.time(),
+                plan_grace_s=settings.hub_plan_grace_s,
+            )
+            if updated is not None and updated is not stored:
+                value = updated.dumps()
+                shipments[key] = value
+                _, due, hold = next_due_of(value)
+                clock.schedule(partition, key.decode(), due)
+                clock.hold(partition, key.decode(), hold)
+            for topic, out_key, value in alert_sends(alerts):
+                await send(topic, out_key, value)
+
+    @app.timer(interval=settings.hub_tick_interval_s)
+    async def tick() -> None:
+        """Send a tick to each shipment whose next deadline its partition's watermark passed."""
+        mine = sorted(
+            tp.partition for tp in app.consumer.assignment() if tp.topic == topics.SHIPMENTS_INBOX
+        )
+        if clock.stale:
+            _rebuild(clock, shipments, watermarks, set(mine))
+        for partition in mine:
+            watermark = clock.watermark(partition, lagging=_lagging(app, partition, settings))
+            if watermark is None:
+                continue
+            released = clock.pop_released(partition, time.time())
+            for shipment_id in sorted({*clock.pop_due(partition, watermark), *released}):
+                message = InboxMessage(kind="tick", until=watermark)
+                await send(topics.SHIPMENTS_INBOX, encode_key(shipment_id), encode_model(message))
+
+    @app.on_partitions_assigned.connect
+    async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
+        clock.stale = True
+
+
+def _store_watermarks(watermarks: Any, clock: PartitionClock, partition: int) -> None:
+    latest = clock.max_event_time.get(partition)
+    explicit = clock.explicit.get(partition)
+    watermarks[f"p{partition}".encode()] = json.dumps(
+        {
+            "max_event_time": latest.isoformat() if latest else None,
+            "explicit": explicit.isoformat() if explicit else None,
+        }
+    ).encode()
+
+
+def _rebuild(clock: PartitionClock, shipments: Any, watermarks: Any, mine: set[int]) -> None:
+    """After a start or rebalance: reload watermarks and due heaps of owned partitions."""
+    clock.due = {}
+    for partition in mine:
+        raw = watermarks.get(f"p{partition}".encode())
+        if raw:
+            data = json.loads(raw)
+            if data.get("max_event_time"):
+                clock.saw(partition, datetime.fromisoformat(data["max_event_time"]))
+            if data.get("explicit"):
+                clock.explicit[partition] = datetime.fromisoformat(data["explicit"])
+    for key, value in shipments.items():
+        partition, due, hold = next_due_of(value)
+        if partition in mine:
+            clock.schedule(partition, key.decode(), due)
+            clock.hold(partition, key.decode(), hold)
+    clock.stale = False
+    log.info("deadline index rebuilt for partitions %s", sorted(mine))
+
+
+def _lagging(app: Any, partition: int, settings: Settings) -> bool:
+    """True while this worker's own backlog on the partition exceeds the threshold."""
+    try:
+        from faust.types import TP
+
+        tp = TP(topics.SHIPMENTS_INBOX, partition)
+        highwater = app.consumer.highwater(tp)
+        position = app.consumer._read_offset.get(tp) or 0
+        return highwater is not None and highwater - position > settings.hub_max_lag
+    except Exception:  # no lag figure: do not suppress
+        return False

@@ -1,0 +1,204 @@
+"""The streaming hub on the real broker gives the alerts of the offline engine.
+
+A worker process runs the faust agents; the test registers a plan, publishes its events
+(shuffled, with a duplicate, and the plan after the events so they are parked first),
+moves the hub's clock once every event has reached the shipment, and reads alerts.v1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+
+import pytest
+
+from hub import topics
+from hub.hub_control import advance_clock, register_plans
+from hub.hub_messages import InboxMessage
+from hub.kafka_clients import create_producer, encode_key, encode_model
+from hub.offline import alert_row, run_offline
+from hub.settings import Settings
+from schemas.alerts import Alert
+from schemas.events import TrackingEvent
+from tests.factories import make_plan
+from tests.support.kafka_reading import end_offsets, read_since
+
+NOW = datetime(2026, 3, 25, tzinfo=UTC)
+
+
+def _event(
+    at: str, milestone: str, ident: str, party: str, role: str, **extra: object
+) -> TrackingEvent:
+    kind, value = ident.split(":", 1)
+    return TrackingEvent.model_validate(
+        {
+            "source": {"connector": "native", "party": {"role": role, "id": party}},
+            "identifiers": [{"kind": kind, "value": value}],
+            "milestone": milestone,
+            "source_code": milestone,
+            "occurred_at": at,
+            "received_at": at,
+            **extra,
+        }
+    )
+
+
+def _journey(suffix: str):
+    plan = make_plan(
+        shipment_id=f"SHP-STREAM-{suffix}",
+        identifiers=[{"kind": "order_id", "value": f"SO-{suffix}"}],
+    )
+    data = plan.model_dump(mode="json")
+    for leg in data["legs"]:  # identifiers unique to this run
+        for identifier in leg["identifiers"]:
+            if identifier["kind"] == "hawb":
+                identifier["value"] = f"SZX{suffix}"
+            elif identifier["kind"] == "tracking_number":
+                identifier["value"] = f"94001118992231{suffix}"
+            elif identifier["kind"] == "customs_entry":
+                identifier["value"] = f"ABC-{suffix}-8"
+            elif identifier["kind"] == "mawb":
+                identifier["value"] = f"176-{suffix}"
+    plan = type(plan).model_validate(data)
+    hawb, tn, entry = (
+        f"hawb:SZX{suffix}",
+        f"tracking_number:94001118992231{suffix}",
+        f"customs_entry:ABC-{suffix}-8",
+    )
+    events = [
+        _event("2026-03-01T10:00:00+08:00", "picked_up", hawb, "fwd-sz", "forwarder"),
+        _event("2026-03-02T18:00:00+08:00", "departed_origin", hawb, "fwd-sz", "forwarder"),
+        _event(
+            "2026-03-03T01:00:00+08:00",
+            "line_haul_departed",
+            f"mawb:176-{suffix}",
+            "fwd-sz",
+            "forwarder",
+        ),
+        _event(
+            "2026-03-03T09:00:00-08:00",
+            "line_haul_arrived",
+            f"mawb:176-{suffix}",
+            "fwd-sz",
+            "forwarder",
+        ),
+        _event(
+            "2026-03-03T12:00:00-08:00",
+            "import_customs_submitted",
+            entry,
+            "broker-lax",
+            "customs_broker",
+        ),
+        _event(
+            "2026-03-04T08:00:00-08:00",
+            "import_customs_documents_requested",
+            entry,
+            "broker-lax",
+            "customs_broker",
+            reason_code="DOCS",
+        ),
+        _event(
+            "2026-03-09T15:00:00-08:00",
+            "import_customs_released",
+            entry,
+            "broker-lax",
+            "customs_broker",
+        ),
+        _event("2026-03-11T09:00:00-08:00", "carrier_received", tn, "usps", "last_mile_carrier"),
+    ]
+    return plan, events
+
+
+def _rows(alerts: list[Alert]) -> list[dict]:
+    return sorted((alert_row(a) for a in alerts), key=lambda r: r["alert_id"])
+
+
+@pytest.fixture
+def worker(cli_env: dict[str, str]):
+    env = cli_env | {"TRACKHUB_HUB_IDLE_AFTER_S": "0", "TRACKHUB_LOG_LEVEL": "WARNING"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    yield process
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+
+def _wait_inbox_events(
+    settings: Settings, start, shipment_id: str, expected: set[str], timeout: float
+) -> None:
+    deadline = time.monotonic() + timeout
+    seen: set[str] = set()
+    while time.monotonic() < deadline:
+        for value in read_since(settings, start):
+            message = InboxMessage.model_validate_json(value)
+            if message.event is not None:
+                seen.add(message.event.event_id)
+        if expected <= seen:
+            return
+        time.sleep(0.5)
+    raise AssertionError(f"{len(expected - seen)} events never reached {shipment_id}")
+
+
+@pytest.mark.parametrize("plan_first", [True, False], ids=["plan-first", "plan-late"])
+def test_streaming_alerts_equal_offline_alerts(
+    kafka_settings: Settings, worker, plan_first: bool
+) -> None:
+    suffix = f"{int(time.time() * 1000) % 10**8:08d}"
+    plan, events = _journey(suffix)
+    expected = _rows(run_offline([plan], events, now=NOW).alerts)
+    assert {r["type"] for r in expected} >= {"delay", "exception", "handoff_gap", "stall"}
+
+    alerts_start = end_offsets(kafka_settings, topics.ALERTS)
+    inbox_start = end_offsets(kafka_settings, topics.SHIPMENTS_INBOX)
+    # in event order (they are hours apart: far beyond the allowed lateness), plus a
+    # duplicate delivery of one of them
+    stream = [*events[:4], events[3], *events[4:]]
+    if plan_first:
+        register_plans(kafka_settings, [plan])
+    producer = create_producer(kafka_settings, purpose="test-hub")
+    try:
+        for event in stream:
+            key = encode_key(event.primary_identifier.key)
+            producer.send(topics.EVENTS, key=key, value=encode_model(event))
+        producer.flush()
+    finally:
+        producer.close()
+    if not plan_first:
+        time.sleep(3)  # the events are parked before the plan claims them
+        register_plans(kafka_settings, [plan])
+    _wait_inbox_events(
+        kafka_settings, inbox_start, plan.shipment_id, {e.event_id for e in events}, 120
+    )
+    advance_clock(kafka_settings, NOW)
+
+    deadline = time.monotonic() + 90
+    latest: dict[str, Alert] = {}
+    while time.monotonic() < deadline:
+        for value in read_since(kafka_settings, alerts_start):
+            alert = Alert.model_validate_json(value)
+            if alert.shipment_id != plan.shipment_id:
+                continue
+            if alert.alert_id not in latest or alert.revision > latest[alert.alert_id].revision:
+                latest[alert.alert_id] = alert
+        if _rows(list(latest.values())) == expected:
+            break
+        time.sleep(1)
+    assert _rows(list(latest.values())) == expected, json.dumps(
+        _rows(list(latest.values())), indent=1
+    )
+    assert worker.poll() is None, "the worker died"
