@@ -202,3 +202,81 @@ def test_streaming_alerts_equal_offline_alerts(
         _rows(list(latest.values())), indent=1
     )
     assert worker.poll() is None, "the worker died"
+
+
+def _start_worker(cli_env: dict[str, str]) -> subprocess.Popen:
+    env = cli_env | {"TRACKHUB_HUB_IDLE_AFTER_S": "0", "TRACKHUB_LOG_LEVEL": "WARNING"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "worker"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def test_worker_killed_mid_journey_loses_no_deadline_and_repeats_no_alert(
+    kafka_settings: Settings, cli_env: dict[str, str]
+) -> None:
+    suffix = f"{int(time.time() * 1000) % 10**8:08d}"
+    plan, events = _journey(suffix)
+    expected = _rows(run_offline([plan], events, now=NOW).alerts)
+    alerts_start = end_offsets(kafka_settings, topics.ALERTS)
+    inbox_start = end_offsets(kafka_settings, topics.SHIPMENTS_INBOX)
+
+    def publish(batch: list[TrackingEvent]) -> None:
+        producer = create_producer(kafka_settings, purpose="test-hub-restart")
+        try:
+            for event in batch:
+                key = encode_key(event.primary_identifier.key)
+                producer.send(topics.EVENTS, key=key, value=encode_model(event))
+            producer.flush()
+        finally:
+            producer.close()
+
+    first = _start_worker(cli_env)
+    try:
+        register_plans(kafka_settings, [plan])
+        publish(events[:5])
+        _wait_inbox_events(
+            kafka_settings, inbox_start, plan.shipment_id, {e.event_id for e in events[:5]}, 120
+        )
+        time.sleep(3)  # let it process and commit some, then die without a goodbye
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)
+        first.wait()
+    second = _start_worker(cli_env)
+    try:
+        publish(events[5:])
+        _wait_inbox_events(
+            kafka_settings, inbox_start, plan.shipment_id, {e.event_id for e in events}, 120
+        )
+        advance_clock(kafka_settings, NOW)
+        deadline = time.monotonic() + 120
+        transitions: list[Alert] = []
+        while time.monotonic() < deadline:
+            transitions = [
+                a
+                for a in map(Alert.model_validate_json, read_since(kafka_settings, alerts_start))
+                if a.shipment_id == plan.shipment_id
+            ]
+            latest: dict[str, Alert] = {}
+            for alert in transitions:
+                if alert.alert_id not in latest or alert.revision > latest[alert.alert_id].revision:
+                    latest[alert.alert_id] = alert
+            if _rows(list(latest.values())) == expected:
+                break
+            time.sleep(1)
+        assert _rows(list(latest.values())) == expected
+        # at-least-once may publish one state twice; never two different states under one id
+        by_delivery: dict[str, Alert] = {}
+        for alert in transitions:
+            seen = by_delivery.setdefault(alert.delivery_id, alert)
+            assert seen == alert, f"two different alerts published as {alert.delivery_id}"
+    finally:
+        os.killpg(second.pid, signal.SIGTERM)
+        try:
+            second.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(second.pid, signal.SIGKILL)
+            second.wait()
