@@ -1,0 +1,146 @@
+"""The streaming hub's pure steps: resolve hops and parking, the inbox step, the clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hub import topics
+from hub.hub_agents import (
+    PartitionClock,
+    StoredRecord,
+    inbox_step,
+    load_stored,
+    next_due_of,
+    resolve_outputs,
+    safe_topic_part,
+)
+from hub.hub_messages import InboxMessage, ResolveMessage
+from schemas.events import TrackingEvent
+from tests.factories import event_data, make_plan
+
+T0 = datetime(2026, 3, 3, 12, 0, tzinfo=UTC)
+
+
+def _event(*identifiers: tuple[str, str], at: datetime = T0) -> TrackingEvent:
+    return TrackingEvent.model_validate(
+        event_data(
+            identifiers=[{"kind": k, "value": v} for k, v in identifiers],
+            occurred_at=at.isoformat(),
+        )
+    )
+
+
+def _decoded(sends):
+    return [(topic, key.decode(), value) for topic, key, value in sends]
+
+
+def test_known_identifier_goes_to_every_owner() -> None:
+    event = _event(("mawb", "176-12345675"))
+    message = ResolveMessage(kind="event", identifier="mawb:176-12345675", event=event)
+    owners, parked, sends = resolve_outputs(message, ["SHP-A", "SHP-B"], [])
+    assert owners == ["SHP-A", "SHP-B"] and parked == []
+    assert [(t, k) for t, k, _ in _decoded(sends)] == [
+        (topics.SHIPMENTS_INBOX, "SHP-A"),
+        (topics.SHIPMENTS_INBOX, "SHP-B"),
+    ]
+
+
+def test_unknown_identifier_hops_to_the_next_then_parks_under_all() -> None:
+    event = _event(("tracking_number", "9400X"), ("order_id", "SO-1"))
+    first = ResolveMessage(kind="event", identifier="tracking_number:9400X", event=event)
+    _, _, sends = resolve_outputs(first, [], [])
+    ((topic, key, value),) = _decoded(sends)
+    hop = ResolveMessage.model_validate_json(value)
+    assert (topic, key, hop.position) == (topics.RESOLVE, "order_id:SO-1", 1)
+    _, _, sends = resolve_outputs(hop, [], [])
+    parks = [ResolveMessage.model_validate_json(v) for _, _, v in sends]
+    assert {(p.kind, p.identifier) for p in parks} == {
+        ("park", "tracking_number:9400X"),
+        ("park", "order_id:SO-1"),
+    }
+
+
+def test_park_keeps_one_copy_unless_an_owner_appeared_meanwhile() -> None:
+    event = _event(("order_id", "SO-1"))
+    park = ResolveMessage(kind="park", identifier="order_id:SO-1", event=event)
+    _, parked, sends = resolve_outputs(park, [], [])
+    _, parked, _ = resolve_outputs(park, [], parked)
+    assert [e.event_id for e in parked] == [event.event_id] and sends == []
+    _, still, sends = resolve_outputs(park, ["SHP-A"], [])
+    assert still == [] and [k for _, k, _ in _decoded(sends)] == ["SHP-A"]
+
+
+def test_claim_releases_parked_events_in_event_order_as_replayed() -> None:
+    later = _event(("order_id", "SO-1"), at=T0 + timedelta(hours=2))
+    earlier = _event(("order_id", "SO-1"), at=T0)
+    other = _event(("hawb", "H1"), ("order_id", "SO-1"))  # the plan has H1: claimed there
+    claim = ResolveMessage(
+        kind="claim",
+        identifier="order_id:SO-1",
+        shipment_id="SHP-A",
+        plan_keys=["order_id:SO-1", "hawb:H1"],
+    )
+    owners, parked, sends = resolve_outputs(claim, [], [later, earlier, other])
+    assert owners == ["SHP-A"]
+    released = [InboxMessage.model_validate_json(v) for _, _, v in sends]
+    assert [m.event.occurred_at for m in released] == [T0, T0 + timedelta(hours=2)]
+    assert all(m.replayed for m in released)
+    assert [e.event_id for e in parked] == [other.event_id]
+
+
+def test_new_shipment_is_held_for_its_grace_then_advanced() -> None:
+    plan = make_plan()
+    message = InboxMessage(kind="plan", plan=plan)
+    stored, alerts = inbox_step(None, message, 2, T0, wall_now=100.0, plan_grace_s=3.0)
+    assert stored is not None and stored.hold_until == 103.0 and alerts == []
+    assert stored.record.state.clock is None
+    tick = InboxMessage(kind="tick", until=T0)
+    held, _ = inbox_step(stored, tick, 2, T0, wall_now=101.0, plan_grace_s=3.0)
+    assert held is not None and held.record.state.clock is None
+    ready, _ = inbox_step(stored, tick, 2, T0, wall_now=104.0, plan_grace_s=3.0)
+    assert ready is not None and ready.hold_until is None
+    assert ready.record.state.clock == T0
+
+
+def test_stored_record_round_trip_keeps_partition_due_and_hold() -> None:
+    stored, _ = inbox_step(
+        None, InboxMessage(kind="plan", plan=make_plan()), 3, None, wall_now=5.0, plan_grace_s=1
+    )
+    assert stored is not None
+    raw = stored.dumps()
+    again = load_stored(raw)
+    assert isinstance(again, StoredRecord) and again.record == stored.record
+    partition, due, hold = next_due_of(raw)
+    assert (partition, hold) == (3, 6.0)
+    assert due == make_plan().registered_at
+
+
+def test_partition_clock_watermark_explicit_idle_and_lag() -> None:
+    wall = [datetime(2026, 11, 25, tzinfo=UTC)]
+    mono = [0.0]
+    clock = PartitionClock(
+        lateness=timedelta(minutes=10),
+        idle_after_s=30,
+        wall_clock=lambda: wall[0],
+        monotonic=lambda: mono[0],
+    )
+    assert clock.watermark(0) is None  # nothing seen, not idle long enough
+    clock.saw(0, T0)
+    assert clock.watermark(0) == T0 - timedelta(minutes=10)
+    clock.explicit[0] = T0 + timedelta(days=1)
+    assert clock.watermark(0) == T0 + timedelta(days=1)
+    mono[0] = 31.0  # idle: wall time takes over, unless the hub itself is lagging
+    assert clock.watermark(0) == wall[0] - timedelta(minutes=10)
+    assert clock.watermark(0, lagging=True) == T0 + timedelta(days=1)
+    clock.schedule(0, "SHP-B", T0 + timedelta(hours=2))
+    clock.schedule(0, "SHP-A", T0 + timedelta(hours=1))
+    clock.schedule(0, "SHP-A", T0 + timedelta(hours=1))
+    assert clock.pop_due(0, T0 + timedelta(hours=1)) == ["SHP-A"]
+    assert clock.pop_due(0, T0 + timedelta(hours=3)) == ["SHP-B"]
+    clock.hold(1, "SHP-C", 10.0)
+    assert clock.pop_released(1, 9.0) == [] and clock.pop_released(1, 10.0) == ["SHP-C"]
+
+
+def test_seller_topic_names_are_legal() -> None:
+    assert safe_topic_part("seller-42") == "seller-42"
+    assert safe_topic_part("amazon:EU/1") == "amazon_EU_1"
