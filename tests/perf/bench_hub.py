@@ -1,0 +1,246 @@
+"""Hub benchmark: events per second through one worker with many active shipments, the
+delay from a deadline passing to its alert on alerts.v1, and the worker's RSS.
+
+    .venv/bin/python -m tests.perf.bench_hub [--shipments 100000] [--events-per 2]
+
+1. Registers ``--shipments`` plans and waits until the worker has them all.
+2. Publishes ``--events-per`` events per shipment; events/s = events / time until the
+   worker's inbox and resolve backlogs are empty.
+3. Moves the hub clock past every shipment's stall deadline at a known wall time; the
+   alert latency of each stall alert = its record timestamp minus that moment.
+Beside it, the same run measures a plain aiokafka consume -> produce passthrough of the
+events, the denominator. Prints figures; targets (>= 15,000 events/s per worker, p99 alert
+latency < 1 s, RSS < 1 GiB) are read by people.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime, timedelta
+
+from kafka import TopicPartition
+
+from hub import topics
+from hub.hub_control import advance_clock, register_plans
+from hub.kafka_clients import (
+    create_admin,
+    create_consumer,
+    create_producer,
+    encode_key,
+    encode_model,
+)
+from hub.settings import Settings
+from schemas.events import TrackingEvent
+from schemas.shipments import ShipmentPlan
+from tests.factories import plan_data
+from tests.perf.bench_normalizer import PASSTHROUGH_TOPIC
+from tests.perf.common import bench_env, machine, percentile, settings_from, stop_bench_broker
+
+BASE = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
+
+
+def _plans(count: int) -> list[ShipmentPlan]:
+    template = plan_data()
+    plans = []
+    for i in range(count):
+        data = {
+            **template,
+            "shipment_id": f"BENCH-{i}",
+            "identifiers": [{"kind": "order_id", "value": f"BO-{i}"}],
+        }
+        legs = []
+        for leg in template["legs"]:
+            leg = {**leg, "identifiers": []}
+            if leg["leg"] == "first_mile":
+                leg["identifiers"] = [{"kind": "hawb", "value": f"BH{i}"}]
+            legs.append(leg)
+        data["legs"] = legs
+        data["registered_at"] = BASE.isoformat()
+        plans.append(ShipmentPlan.model_validate(data))
+    return plans
+
+
+def _events(count: int, per: int) -> list[TrackingEvent]:
+    milestones = ["picked_up", "received_at_origin_hub", "departed_origin"]
+    events = []
+    for n in range(per):
+        for i in range(count):
+            events.append(
+                TrackingEvent.model_validate(
+                    {
+                        "source": {
+                            "connector": "native",
+                            "party": {"role": "forwarder", "id": "fwd-sz"},
+                        },
+                        "identifiers": [{"kind": "hawb", "value": f"BH{i}"}],
+                        "milestone": milestones[min(n, 1)],
+                        "source_code": "X",
+                        "occurred_at": (BASE + timedelta(hours=n)).isoformat(),
+                        "received_at": (BASE + timedelta(hours=n, minutes=1)).isoformat(),
+                    }
+                )
+            )
+    return events
+
+
+def _backlog(settings: Settings, group: str, names: list[str]) -> int:
+    admin = create_admin(settings)
+    consumer = create_consumer(settings, group_id=None, purpose="bench-lag")
+    try:
+        committed = admin.list_consumer_group_offsets(group)
+        total = 0
+        for name in names:
+            tps = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or []]
+            ends = consumer.end_offsets(tps)
+            for tp in tps:
+                meta = committed.get(tp)
+                total += ends[tp] - (meta.offset if meta is not None and meta.offset >= 0 else 0)
+        return total
+    finally:
+        admin.close()
+        consumer.close()
+
+
+def _wait_drained(settings: Settings, timeout: float) -> float:
+    began = time.monotonic()
+    names = [topics.SHIPMENTS, topics.EVENTS, topics.RESOLVE, topics.SHIPMENTS_INBOX]
+    while time.monotonic() - began < timeout:
+        if _backlog(settings, "trackhub", names) == 0:
+            return time.monotonic() - began
+        time.sleep(0.5)
+    raise SystemExit("the worker did not drain its backlog in time")
+
+
+def _rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        for line in status:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--shipments", type=int, default=100_000)
+    parser.add_argument("--events-per", type=int, default=2)
+    args = parser.parse_args()
+    env = bench_env(fresh=True)
+    settings = settings_from(env)
+    admin = create_admin(settings)
+    admin.create_topics(
+        {PASSTHROUGH_TOPIC: {"num_partitions": settings.partitions, "replication_factor": 1}}
+    )
+    admin.close()
+    worker = subprocess.Popen(
+        [sys.executable, "-m", "hub.cli", "worker"],
+        env=os.environ
+        | env
+        | {
+            "TRACKHUB_LOG_LEVEL": "WARNING",
+            "TRACKHUB_HUB_IDLE_AFTER_S": "0",
+            "TRACKHUB_HUB_PLAN_GRACE_S": "0",
+            "TRACKHUB_HUB_TICK_INTERVAL_S": "0.1",
+        },
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        plans = _plans(args.shipments)
+        started = time.monotonic()
+        register_plans(settings, plans)
+        _wait_drained(settings, 3600)
+        plan_seconds = time.monotonic() - started
+        events = _events(args.shipments, args.events_per)
+        producer = create_producer(settings, purpose="bench-events")
+        started = time.monotonic()
+        for event in events:
+            producer.send(
+                topics.EVENTS,
+                key=encode_key(event.primary_identifier.key),
+                value=encode_model(event),
+            )
+        producer.flush()
+        producer.close()
+        _wait_drained(settings, 3600)
+        event_seconds = time.monotonic() - started
+        rss = _rss_mb(worker.pid)
+        # stall limit of the first mile is 36 h after the last event: move the clock past it
+        alerts_consumer = create_consumer(
+            settings, group_id=None, purpose="bench-alerts", auto_offset_reset="latest"
+        )
+        alerts_consumer.subscribe([topics.ALERTS])
+        alerts_consumer.poll(timeout_ms=1000)
+        moved_at = time.time()
+        advance_clock(settings, BASE + timedelta(hours=args.events_per + 37))
+        latencies: list[float] = []
+        deadline = time.monotonic() + 600
+        while len(latencies) < args.shipments and time.monotonic() < deadline:
+            for records in alerts_consumer.poll(timeout_ms=1000).values():
+                latencies += [
+                    r.timestamp / 1000 - moved_at for r in records if b'"stall"' in r.value
+                ]
+        alerts_consumer.close()
+        rss = max(rss, _rss_mb(worker.pid))
+        passthrough = asyncio.run(_passthrough(settings, len(events)))
+    finally:
+        worker.terminate()
+        worker.wait(timeout=60)
+        stop_bench_broker(env)
+    print(f"machine: {machine()}")
+    print(
+        f"shipments: {args.shipments} plans registered in {plan_seconds:.1f} s ({args.shipments / plan_seconds:,.0f}/s)"
+    )
+    print(
+        f"events: {len(events)} through 1 worker in {event_seconds:.1f} s: {len(events) / event_seconds:,.0f} events/s"
+    )
+    print(
+        f"passthrough (aiokafka consume -> produce, same events): {len(events) / passthrough:,.0f} messages/s; "
+        f"ratio {passthrough / event_seconds:.2f}"
+    )
+    print(
+        f"stall alerts: {len(latencies)}; deadline -> alert latency p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "
+        f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms"
+    )
+    print(f"worker RSS: {rss:.0f} MiB")
+
+
+async def _passthrough(settings: Settings, count: int) -> float:
+    from aiokafka import AIOKafkaConsumer
+
+    from hub.kafka_clients import create_async_producer
+
+    consumer = AIOKafkaConsumer(
+        topics.EVENTS,
+        bootstrap_servers=settings.bootstrap_servers,
+        group_id=None,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    producer = create_async_producer(settings, purpose="bench-passthrough")
+    await consumer.start()
+    await producer.start()
+    seen = 0
+    began = time.monotonic()
+    try:
+        while seen < count:
+            futures = []
+            for records in (await consumer.getmany(timeout_ms=1000, max_records=1000)).values():
+                for record in records:
+                    futures.append(
+                        await producer.send(PASSTHROUGH_TOPIC, key=record.key, value=record.value)
+                    )
+                    seen += 1
+            await asyncio.gather(*futures)
+        return time.monotonic() - began
+    finally:
+        await consumer.stop()
+        await producer.stop()
+
+
+if __name__ == "__main__":
+    main()
