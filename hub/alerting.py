@@ -18,6 +18,12 @@ from hub.shipment_state import ShipmentState
 from schemas.alerts import Alert, AlertState, compute_alert_id
 
 _MATERIAL = ("summary", "severity", "party", "evidence", "deadline_at")
+SUMMARY_MAX = 200  # Alert.summary's limit
+
+
+def _summary(condition: Condition) -> str:
+    text = condition.summary
+    return text if len(text) <= SUMMARY_MAX else text[: SUMMARY_MAX - 1] + "…"
 
 
 def reconcile(
@@ -47,7 +53,7 @@ def reconcile(
                 update={
                     "state": AlertState.UPDATED,
                     "revision": revision,
-                    "summary": condition.summary,
+                    "summary": _summary(condition),
                     "severity": condition.severity,
                     "party": condition.party,
                     "evidence": list(condition.evidence),
@@ -93,7 +99,7 @@ def _new_alert(state: ShipmentState, alert_id: str, condition: Condition, revisi
         party=condition.party,
         leg=condition.leg,
         handoff=condition.handoff,
-        summary=condition.summary,
+        summary=_summary(condition),
         evidence=list(condition.evidence),
         deadline_at=condition.deadline_at,
         opened_at=condition.since,
@@ -103,7 +109,7 @@ def _new_alert(state: ShipmentState, alert_id: str, condition: Condition, revisi
 
 def _changed(alert: Alert, condition: Condition) -> bool:
     now = {
-        "summary": condition.summary,
+        "summary": _summary(condition),
         "severity": condition.severity,
         "party": condition.party,
         "evidence": list(condition.evidence),

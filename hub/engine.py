@@ -60,7 +60,7 @@ class Engine:
         if record is None:
             return []
         self.index.add_plan(plan)
-        claimed = self.parking.claim(plan)
+        claimed = self.parking.claim(plan, self.index)
         record = record.model_copy(update={"pending": [*record.pending, *claimed]})
         self.records[plan.shipment_id] = record
         self._remember(alerts)

@@ -154,8 +154,7 @@ def resolve_outputs(
             if first == message.identifier:
                 claim = InboxMessage(kind="event", event=event, replayed=True)
                 sends.append(_to_inbox(message.shipment_id, claim))
-            else:
-                keep.append(event)
+            keep.append(event)  # stays for other plans on a shared identifier (consolidation)
         return owners, keep[-MAX_PARKED_PER_IDENTIFIER:], sends
     event = message.event
     assert event is not None

@@ -49,35 +49,51 @@ class IdentifierIndex:
 @dataclass
 class ParkingLot:
     """Events waiting for a plan, oldest first; at most ``max_events``, each for ``ttl``
-    of event time past its own occurrence."""
+    of event time past its own occurrence.
+
+    A claimed event stays parked until it expires: several plans can share an identifier
+    (a consolidated MAWB), and a plan registered later must still get it. Only events
+    no plan ever claimed are reported when they fall out (for the dead-letter topic).
+    """
 
     max_events: int = 100_000
     ttl: timedelta = timedelta(days=14)
     events: OrderedDict[str, TrackingEvent] = field(default_factory=OrderedDict)
+    claimed: set[str] = field(default_factory=set)
 
     def park(self, event: TrackingEvent) -> list[TrackingEvent]:
-        """Park one event; returns those pushed out by the count bound (oldest first)."""
+        """Park one event; returns never-claimed events pushed out by the count bound."""
         self.events[event.event_id] = event
         evicted = []
         while len(self.events) > self.max_events:
             evicted.append(self.events.popitem(last=False)[1])
-        return evicted
+        return self._unclaimed(evicted)
 
-    def claim(self, plan: ShipmentPlan) -> list[TrackingEvent]:
-        """Take every parked event that names one of the plan's identifiers."""
-        keys = {identifier.key for identifier in plan.all_identifiers()}
-        claimed = [
+    def claim(
+        self, plan: ShipmentPlan, index: IdentifierIndex | None = None
+    ) -> list[TrackingEvent]:
+        """Parked events that now resolve to ``plan`` (``index`` already has the plan):
+        the event's first identifier any plan claims must be one of this plan's. Without
+        an index, any identifier of the plan claims the event."""
+        if index is None:
+            index = IdentifierIndex()
+            index.add_plan(plan)
+        mine = [
             event
             for event in self.events.values()
-            if any(identifier.key in keys for identifier in event.identifiers)
+            if plan.shipment_id in index.shipments_for(event)
         ]
-        for event in claimed:
-            del self.events[event.event_id]
-        return claimed
+        self.claimed.update(event.event_id for event in mine)
+        return mine
 
     def expire(self, now: datetime) -> list[TrackingEvent]:
-        """Events parked longer than ``ttl`` (in event time) by ``now``."""
+        """Never-claimed events parked longer than ``ttl`` (in event time) by ``now``."""
         expired = [e for e in self.events.values() if e.occurred_at + self.ttl <= now]
         for event in expired:
             del self.events[event.event_id]
-        return expired
+        return self._unclaimed(expired)
+
+    def _unclaimed(self, events: list[TrackingEvent]) -> list[TrackingEvent]:
+        out = [e for e in events if e.event_id not in self.claimed]
+        self.claimed.difference_update(e.event_id for e in events)
+        return out

@@ -9,8 +9,9 @@ the faust table can keep it as JSON and the offline runner can print it.
 Which leg an event belongs to: the leg whose ``opens_on``/``closes_on`` lists the
 milestone; else the leg of the milestone's group when the plan has it (or the nearest
 planned leg before it: a plan without an export-customs leg gives export events to the
-leg that carries the goods then); exceptions and info go to the leg whose party reported
-them, else the leg holding custody.
+leg that carries the goods then); exceptions and info go to the reporting party's leg
+(the one in custody if that party runs several, else its latest begun one), else the leg
+holding custody.
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ from schemas.milestones import EXCEPTION_MILESTONES, Milestone, MilestoneGroup, 
 from schemas.shipments import LEG_ORDER, Leg, PlannedLeg, ShipmentPlan
 
 INFO_MILESTONES = frozenset({Milestone.INFO})
+# trouble that later progress does not undo: goods delivered damaged are still damaged
+STICKY_EXCEPTIONS = frozenset({Milestone.DAMAGED})
 
 
 class LegStatus(StrEnum):
@@ -62,6 +65,7 @@ class LegProgress(BaseModel):
     exception: Mark | None = None
     exception_reason: str | None = None
     close_estimate: Estimate | None = None
+    reopened: Mark | None = None
 
 
 class ShipmentState(BaseModel):
@@ -117,10 +121,16 @@ def leg_of(state: ShipmentState, event: TrackingEvent) -> Leg:
     group = group_of(event.milestone)
     if group is not MilestoneGroup.RETURNS_EXCEPTIONS:
         return _nearest_planned(plan, Leg(group.value))
-    for planned in plan.legs:
-        if planned.party.id == event.source.party.id:
-            return planned.leg
-    return state.custody_leg() or plan.legs[0].leg
+    custody = state.custody_leg()
+    reporters = [p.leg for p in plan.legs if p.party.id == event.source.party.id]
+    if custody in reporters:
+        return custody  # the reporting party holds the goods now
+    started = [leg for leg in reporters if state.legs[leg].status is not LegStatus.PENDING]
+    if started:
+        return started[-1]  # its latest leg that has begun
+    if reporters:
+        return reporters[0]
+    return custody or plan.legs[0].leg
 
 
 def _nearest_planned(plan: ShipmentPlan, leg: Leg) -> Leg:
@@ -147,13 +157,19 @@ def apply_event(state: ShipmentState, event: TrackingEvent) -> ShipmentState:
     if progress.last_activity is None or mark.at >= progress.last_activity.at:
         progress.last_activity = mark
     if event.milestone in EXCEPTION_MILESTONES:
-        if progress.last_progress is None or progress.last_progress.at <= mark.at:
-            progress.exception = mark  # unless progress already happened after it
+        superseded = progress.last_progress is not None and progress.last_progress.at > mark.at
+        older = progress.exception is not None and progress.exception.at > mark.at
+        if not superseded and not older:
+            progress.exception = mark  # the newest trouble, unless progress came after it
             progress.exception_reason = event.reason_code
     elif event.milestone not in INFO_MILESTONES:
         if progress.last_progress is None or mark.at >= progress.last_progress.at:
             progress.last_progress = mark
-        if progress.exception is not None and mark.at >= progress.exception.at:
+        if (
+            progress.exception is not None
+            and mark.at >= progress.exception.at
+            and progress.exception.milestone not in STICKY_EXCEPTIONS
+        ):
             progress.exception = None  # progress after the exception clears it
             progress.exception_reason = None
     if event.milestone in planned.closes_on:
@@ -162,8 +178,17 @@ def apply_event(state: ShipmentState, event: TrackingEvent) -> ShipmentState:
         _open(progress, mark, reopen=True)
     elif event.milestone not in INFO_MILESTONES and event.milestone not in EXCEPTION_MILESTONES:
         _open(progress, mark, reopen=False)
-    if event.milestone is Milestone.DELIVERED and state.delivered is None:
-        state.delivered = mark
+    # the journey ends with the final leg: a parcel's delivery to the buyer, or (for an
+    # FBA or warehouse plan without a last mile) the final leg's closing milestone; a
+    # carrier's "delivered" to a warehouse in the middle of a plan is a handoff, not the end
+    final = state.plan.legs[-1]
+    ends = (
+        event.milestone is Milestone.DELIVERED
+        if final.leg is Leg.LAST_MILE
+        else event.milestone in final.closes_on
+    )
+    if leg is final.leg and ends and (state.delivered is None or mark.at < state.delivered.at):
+        state.delivered = mark  # the earliest delivery reported, whatever order they came
     return state
 
 
@@ -181,9 +206,12 @@ def _open(progress: LegProgress, mark: Mark, *, reopen: bool) -> None:
     ):
         progress.status = LegStatus.ACTIVE  # e.g. departed again after a transshipment
         progress.closed = None
+        progress.reopened = mark
 
 
 def _close(progress: LegProgress, mark: Mark) -> None:
+    if progress.reopened is not None and mark.at < progress.reopened.at:
+        return  # a close from before the leg reopened, reported late: already superseded
     if progress.opened is None:
         progress.opened = mark  # closed without an opening seen: zero known duration
     if progress.status is not LegStatus.CLOSED or (

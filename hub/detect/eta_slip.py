@@ -56,11 +56,13 @@ def conditions(state: ShipmentState, now: datetime) -> list[Condition]:
             or leg_estimate.estimated_at <= deadline
         ):
             continue
+        # the slip exists once both the estimate and the deadline do
+        deadline_known = progress.opened.at if progress.opened else state.plan.registered_at
         found.append(
             Condition(
                 type=AlertType.ETA_SLIP,
                 rule="leg_sla",
-                since=leg_estimate.issued_at,
+                since=max(leg_estimate.issued_at, deadline_known),
                 leg=planned.leg,
                 party=state.plan.answerable_for_leg(planned.leg),
                 deadline_at=deadline,

@@ -268,11 +268,6 @@ def test_detected_conditions_open_and_resolve_through_the_lifecycle() -> None:
     assert state.open_alerts == {}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG exception.conditions: the summary appends the source's reason_code (up to "
-    "200 chars) unbounded, so reconcile's Alert (summary <= 200) fails validation",
-)
 def test_an_exception_with_a_long_reason_still_opens_an_alert() -> None:
     reason = "R" * 190  # a valid reason_code (ShortStr, at most 200 characters)
     state = state_of(plan(), event(M.DELIVERY_ATTEMPTED, T0, reason=reason))

@@ -131,8 +131,12 @@ def test_a_plan_claims_parked_events_by_any_of_its_identifiers() -> None:
         assert lot.park(item) == []
     claimed = lot.claim(plan())
     assert [e.event_id for e in claimed] == [by_order.event_id, by_tracking.event_id]
-    assert list(lot.events) == [other.event_id]
-    assert lot.claim(plan()) == []  # claimed once
+    # claimed events stay parked for other plans that share an identifier, and are
+    # never reported unclaimed when they leave; the unclaimed one still is
+    assert list(lot.events) == [by_order.event_id, by_tracking.event_id, other.event_id]
+    assert lot.claimed == {by_order.event_id, by_tracking.event_id}
+    assert lot.expire(T0 + days(30)) == [other]
+    assert lot.events == {} and lot.claimed == set()
 
 
 def test_the_count_bound_evicts_the_oldest_parked_events() -> None:

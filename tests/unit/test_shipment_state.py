@@ -110,7 +110,7 @@ def test_leg_of_unplanned_group_with_no_earlier_leg_falls_back_to_the_first_leg(
     [
         (M.EXCEPTION, BROKER, Leg.IMPORT_CUSTOMS),
         (M.DAMAGED, USPS, Leg.LAST_MILE),
-        (M.LOST, FWD, Leg.FIRST_MILE),
+        (M.LOST, FWD, Leg.LINE_HAUL),  # fwd-sz runs two legs: its leg in custody
         (M.INFO, BROKER, Leg.IMPORT_CUSTOMS),
         (M.RETURN_TO_SENDER, USPS, Leg.LAST_MILE),
     ],
@@ -135,11 +135,6 @@ def test_leg_of_exception_without_custody_goes_to_the_first_leg() -> None:
     assert leg_of(new_state(plan()), event(M.EXCEPTION, T0, by=AGGREGATOR)) is Leg.FIRST_MILE
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG leg_of: a party running two legs has its exceptions filed under its first "
-    "planned leg even when it holds custody on its later leg, where progress never clears them",
-)
 def test_exception_from_a_party_running_two_legs_goes_to_its_leg_in_custody() -> None:
     state = state_of(
         plan(),
@@ -274,11 +269,6 @@ def test_an_earlier_close_reported_late_moves_the_close_back() -> None:
     assert state.progress(Leg.LINE_HAUL).closed == haul.closed
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG _close: a close reported late that is older than a later reopening closes "
-    "the reopened leg again (the sorted stream leaves it active)",
-)
 def test_a_late_close_older_than_the_reopening_keeps_the_leg_open() -> None:
     events = [
         event(M.LINE_HAUL_DEPARTED, T0),
@@ -299,11 +289,6 @@ def test_delivered_sets_the_delivery_mark_and_closes_the_last_mile() -> None:
     assert state.progress(Leg.LAST_MILE).status is LegStatus.CLOSED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG apply_event: an earlier DELIVERED reported late does not move state.delivered "
-    "back, although the last mile's close moves back to it",
-)
 def test_an_earlier_delivery_reported_late_moves_the_delivery_back() -> None:
     state = state_of(
         plan(),
@@ -464,11 +449,6 @@ def test_info_neither_clears_an_exception_nor_counts_as_progress() -> None:
     assert last_mile.last_activity is not None and last_mile.last_activity.milestone is M.INFO
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG apply_event: an older exception reported late replaces the newer outstanding "
-    "exception of the leg (the sorted stream keeps the newer one)",
-)
 def test_a_late_older_exception_does_not_replace_a_newer_exception() -> None:
     newer = event(M.IMPORT_CUSTOMS_DOCUMENTS_REQUESTED, T0 + hours(5))
     older = event(M.IMPORT_CUSTOMS_HELD, T0)
