@@ -17,6 +17,7 @@ import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -275,33 +276,36 @@ def cmd_replay(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_detect(args: argparse.Namespace) -> int:
-    from hub.offline import InputFileError, alert_row, load_events, load_plans, run_offline
+def _offline_run(args: argparse.Namespace) -> tuple[Any, int, int]:
+    """Load --plans and --events and run the detectors to --now: (result, plans, events)."""
+    from hub.offline import InputFileError, load_events, load_plans, run_offline
 
     try:
         plans, events = load_plans(args.plans), load_events(args.events)
     except InputFileError as exc:
         raise CliError(str(exc)) from None
-    result = run_offline(plans, events, now=args.now)
+    return run_offline(plans, events, now=args.now), len(plans), len(events)
+
+
+def cmd_detect(args: argparse.Namespace) -> int:
+    from hub.offline import alert_row
+
+    result, plans, events = _offline_run(args)
     for alert in result.alerts:
         print(json.dumps(alert_row(alert)))
-    unclaimed = len(result.engine.unclaimed) + len(result.engine.parking.events)
+    parking = result.engine.parking
+    unclaimed = len(result.engine.unclaimed) + len(parking.events.keys() - parking.claimed)
     _progress(
-        f"{len(result.alerts)} alert(s) from {len(events)} event(s) over {len(plans)} plan(s)"
+        f"{len(result.alerts)} alert(s) from {events} event(s) over {plans} plan(s)"
         + (f"; {unclaimed} event(s) matched no plan" if unclaimed else "")
     )
     return 0
 
 
 def cmd_scorecard(args: argparse.Namespace) -> int:
-    from hub.offline import InputFileError, load_events, load_plans, run_offline
     from hub.scorecard import build_scorecards
 
-    try:
-        plans, events = load_plans(args.plans), load_events(args.events)
-    except InputFileError as exc:
-        raise CliError(str(exc)) from None
-    result = run_offline(plans, events, now=args.now)
+    result, _, _ = _offline_run(args)
     cards = build_scorecards(result.engine.states.values(), result.alerts)
     if args.json:
         for card in cards:

@@ -145,3 +145,21 @@ def alert_data(**changes: Any) -> dict[str, Any]:
 
 def make_alert(**changes: Any) -> Alert:
     return Alert.model_validate(alert_data(**changes))
+
+
+def native_event(
+    at: str, milestone: str, ident: str, party: str, role: str, **extra: Any
+) -> TrackingEvent:
+    """A native-format event with one ``kind:value`` identifier, received when it happened."""
+    kind, value = ident.split(":", 1)
+    return TrackingEvent.model_validate(
+        {
+            "source": {"connector": "native", "party": {"role": role, "id": party}},
+            "identifiers": [{"kind": kind, "value": value}],
+            "milestone": milestone,
+            "source_code": milestone,
+            "occurred_at": at,
+            "received_at": at,
+            **extra,
+        }
+    )

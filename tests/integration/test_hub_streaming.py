@@ -25,27 +25,10 @@ from hub.offline import alert_row, run_offline
 from hub.settings import Settings
 from schemas.alerts import Alert
 from schemas.events import TrackingEvent
-from tests.factories import make_plan
+from tests.factories import make_plan, native_event
 from tests.support.kafka_reading import end_offsets, read_since
 
 NOW = datetime(2026, 3, 25, tzinfo=UTC)
-
-
-def _event(
-    at: str, milestone: str, ident: str, party: str, role: str, **extra: object
-) -> TrackingEvent:
-    kind, value = ident.split(":", 1)
-    return TrackingEvent.model_validate(
-        {
-            "source": {"connector": "native", "party": {"role": role, "id": party}},
-            "identifiers": [{"kind": kind, "value": value}],
-            "milestone": milestone,
-            "source_code": milestone,
-            "occurred_at": at,
-            "received_at": at,
-            **extra,
-        }
-    )
 
 
 def _journey(suffix: str):
@@ -71,30 +54,30 @@ def _journey(suffix: str):
         f"customs_entry:ABC-{suffix}-8",
     )
     events = [
-        _event("2026-03-01T10:00:00+08:00", "picked_up", hawb, "fwd-sz", "forwarder"),
-        _event("2026-03-02T18:00:00+08:00", "departed_origin", hawb, "fwd-sz", "forwarder"),
-        _event(
+        native_event("2026-03-01T10:00:00+08:00", "picked_up", hawb, "fwd-sz", "forwarder"),
+        native_event("2026-03-02T18:00:00+08:00", "departed_origin", hawb, "fwd-sz", "forwarder"),
+        native_event(
             "2026-03-03T01:00:00+08:00",
             "line_haul_departed",
             f"mawb:176-{suffix}",
             "fwd-sz",
             "forwarder",
         ),
-        _event(
+        native_event(
             "2026-03-03T09:00:00-08:00",
             "line_haul_arrived",
             f"mawb:176-{suffix}",
             "fwd-sz",
             "forwarder",
         ),
-        _event(
+        native_event(
             "2026-03-03T12:00:00-08:00",
             "import_customs_submitted",
             entry,
             "broker-lax",
             "customs_broker",
         ),
-        _event(
+        native_event(
             "2026-03-04T08:00:00-08:00",
             "import_customs_documents_requested",
             entry,
@@ -102,14 +85,16 @@ def _journey(suffix: str):
             "customs_broker",
             reason_code="DOCS",
         ),
-        _event(
+        native_event(
             "2026-03-09T15:00:00-08:00",
             "import_customs_released",
             entry,
             "broker-lax",
             "customs_broker",
         ),
-        _event("2026-03-11T09:00:00-08:00", "carrier_received", tn, "usps", "last_mile_carrier"),
+        native_event(
+            "2026-03-11T09:00:00-08:00", "carrier_received", tn, "usps", "last_mile_carrier"
+        ),
     ]
     return plan, events
 

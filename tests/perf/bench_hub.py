@@ -38,7 +38,7 @@ from hub.settings import Settings
 from schemas.events import TrackingEvent
 from schemas.shipments import ShipmentPlan
 from tests.factories import plan_data
-from tests.perf.bench_normalizer import PASSTHROUGH_TOPIC
+from tests.perf.bench_normalizer import PASSTHROUGH_TOPIC, passthrough
 from tests.perf.common import bench_env, machine, percentile, settings_from, stop_bench_broker
 
 BASE = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
@@ -92,7 +92,7 @@ def _backlog(settings: Settings, group: str, names: list[str]) -> int:
     admin = create_admin(settings)
     consumer = create_consumer(settings, group_id=None, purpose="bench-lag")
     try:
-        committed = admin.list_consumer_group_offsets(group)
+        committed = admin.list_group_offsets(group).get(group, {})
         total = 0
         for name in names:
             tps = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or []]
@@ -186,7 +186,7 @@ def main() -> None:
                 ]
         alerts_consumer.close()
         rss = max(rss, _rss_mb(worker.pid))
-        passthrough = asyncio.run(_passthrough(settings, len(events)))
+        copy_seconds = asyncio.run(passthrough(settings, topics.EVENTS, len(events)))
     finally:
         worker.terminate()
         worker.wait(timeout=60)
@@ -199,47 +199,14 @@ def main() -> None:
         f"events: {len(events)} through 1 worker in {event_seconds:.1f} s: {len(events) / event_seconds:,.0f} events/s"
     )
     print(
-        f"passthrough (aiokafka consume -> produce, same events): {len(events) / passthrough:,.0f} messages/s; "
-        f"ratio {passthrough / event_seconds:.2f}"
+        f"passthrough (aiokafka consume -> produce, same events): {len(events) / copy_seconds:,.0f} messages/s; "
+        f"ratio {copy_seconds / event_seconds:.2f}"
     )
     print(
         f"stall alerts: {len(latencies)}; deadline -> alert latency p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "
         f"p99 {percentile(latencies, 0.99) * 1000:.0f} ms"
     )
     print(f"worker RSS: {rss:.0f} MiB")
-
-
-async def _passthrough(settings: Settings, count: int) -> float:
-    from aiokafka import AIOKafkaConsumer
-
-    from hub.kafka_clients import create_async_producer
-
-    consumer = AIOKafkaConsumer(
-        topics.EVENTS,
-        bootstrap_servers=settings.bootstrap_servers,
-        group_id=None,
-        auto_offset_reset="earliest",
-        enable_auto_commit=False,
-    )
-    producer = create_async_producer(settings, purpose="bench-passthrough")
-    await consumer.start()
-    await producer.start()
-    seen = 0
-    began = time.monotonic()
-    try:
-        while seen < count:
-            futures = []
-            for records in (await consumer.getmany(timeout_ms=1000, max_records=1000)).values():
-                for record in records:
-                    futures.append(
-                        await producer.send(PASSTHROUGH_TOPIC, key=record.key, value=record.value)
-                    )
-                    seen += 1
-            await asyncio.gather(*futures)
-        return time.monotonic() - began
-    finally:
-        await consumer.stop()
-        await producer.stop()
 
 
 if __name__ == "__main__":

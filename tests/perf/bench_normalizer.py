@@ -85,11 +85,13 @@ def _run_normalizer(env: dict[str, str], settings: Settings, expected: int) -> t
     return last - first, first - started
 
 
-async def _passthrough(settings: Settings, count: int) -> float:
+async def passthrough(settings: Settings, source: str, count: int) -> float:
+    """Seconds a plain aiokafka consume -> produce (same producer defaults) takes to copy
+    ``count`` records of ``source`` to the passthrough topic: the benchmarks' denominator."""
     from aiokafka import AIOKafkaConsumer
 
     consumer = AIOKafkaConsumer(
-        topics.RAW,
+        source,
         bootstrap_servers=settings.bootstrap_servers,
         group_id=None,
         auto_offset_reset="earliest",
@@ -131,7 +133,7 @@ def main() -> None:
     try:
         envelopes, events = _seed(settings, args.envelopes)
         seconds, startup = _run_normalizer(env, settings, events)
-        passthrough_s = asyncio.run(_passthrough(settings, envelopes))
+        passthrough_s = asyncio.run(passthrough(settings, topics.RAW, envelopes))
         dead = _total(settings, topics.DLQ)
     finally:
         stop_bench_broker(env)

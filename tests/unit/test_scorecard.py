@@ -11,56 +11,43 @@ import pytest
 from hub.cli import main
 from hub.offline import run_offline
 from hub.scorecard import build_scorecards
-from schemas import TrackingEvent
-from tests.factories import make_plan
+from tests.factories import make_plan, native_event
 
 NOW = datetime(2026, 3, 25, tzinfo=UTC)
 
 
-def _event(at: str, milestone: str, ident: str, party: str, role: str) -> TrackingEvent:
-    kind, value = ident.split(":", 1)
-    return TrackingEvent.model_validate(
-        {
-            "source": {"connector": "native", "party": {"role": role, "id": party}},
-            "identifiers": [{"kind": kind, "value": value}],
-            "milestone": milestone,
-            "source_code": milestone,
-            "occurred_at": at,
-            "received_at": at,
-        }
-    )
-
-
 EVENTS = [
-    _event("2026-03-01T10:00:00+08:00", "picked_up", "hawb:SZX1234567", "fwd-sz", "forwarder"),
-    _event(
+    native_event(
+        "2026-03-01T10:00:00+08:00", "picked_up", "hawb:SZX1234567", "fwd-sz", "forwarder"
+    ),
+    native_event(
         "2026-03-02T18:00:00+08:00", "departed_origin", "hawb:SZX1234567", "fwd-sz", "forwarder"
     ),
-    _event(
+    native_event(
         "2026-03-03T01:00:00+08:00",
         "line_haul_departed",
         "mawb:176-12345675",
         "fwd-sz",
         "forwarder",
     ),
-    _event(
+    native_event(
         "2026-03-03T09:00:00-08:00", "line_haul_arrived", "mawb:176-12345675", "fwd-sz", "forwarder"
     ),
-    _event(
+    native_event(
         "2026-03-03T12:00:00-08:00",
         "import_customs_submitted",
         "customs_entry:ABC-1234567-8",
         "broker-lax",
         "customs_broker",
     ),
-    _event(
+    native_event(
         "2026-03-09T15:00:00-08:00",
         "import_customs_released",
         "customs_entry:ABC-1234567-8",
         "broker-lax",
         "customs_broker",
     ),
-    _event(
+    native_event(
         "2026-03-11T09:00:00-08:00",
         "carrier_received",
         "tracking_number:9400111899223100001234",
