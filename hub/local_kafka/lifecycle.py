@@ -8,6 +8,7 @@ from ``process``. The guarantees callers rely on are listed in the package docst
 
 from __future__ import annotations
 
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -88,6 +89,12 @@ def start(settings: Settings, progress: Progress = print) -> BrokerStatus:
         ensure_ports_free(settings, paths)
         if prepare_storage(settings, paths):
             progress(f"formatted new KRaft storage in {paths.data}")
+            # the workers' local table stores mirror changelogs of the old cluster: a new
+            # cluster starts them empty (faust refuses offsets beyond a topic's end)
+            stale = settings.state_dir.resolve() / "faust"
+            if stale.exists():
+                shutil.rmtree(stale)
+                progress(f"removed table stores of the previous cluster in {stale}")
         write_config(settings, paths)
         paths.logs.mkdir(parents=True, exist_ok=True)
         log_offset = _size(paths.server_log)
