@@ -118,6 +118,9 @@ def create_app(settings: Settings) -> HubApp:
         producer_acks=-1,
         producer_linger=0.005,
         consumer_auto_offset_reset="earliest",
+        # a dead worker's partitions move to the living ones within ~10 s, not a minute
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=2.0,
         key_serializer="raw",
         value_serializer="raw",
         web_enabled=False,

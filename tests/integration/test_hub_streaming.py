@@ -155,15 +155,12 @@ def test_streaming_alerts_equal_offline_alerts(
     stream = [*events[:4], events[3], *events[4:]]
     if plan_first:
         register_plans(kafka_settings, [plan])
-    producer = create_producer(kafka_settings, purpose="test-hub")
-    try:
-        for event in stream:
-            key = encode_key(event.primary_identifier.key)
-            producer.send(topics.EVENTS, key=key, value=encode_model(event))
-        producer.flush()
-    finally:
-        producer.close()
-    if not plan_first:
+        # the hub works in event time: events of one shipment travel by different
+        # identifiers (partitions), so the test lets each reach the shipment before the
+        # next is sent, as a source reporting hours apart would
+        _publish_in_order(kafka_settings, stream, inbox_start, plan.shipment_id)
+    else:
+        _publish(kafka_settings, stream)
         time.sleep(3)  # the events are parked before the plan claims them
         register_plans(kafka_settings, [plan])
     _wait_inbox_events(
@@ -189,6 +186,26 @@ def test_streaming_alerts_equal_offline_alerts(
     assert worker.poll() is None, "the worker died"
 
 
+def _publish(settings: Settings, batch: list[TrackingEvent]) -> None:
+    producer = create_producer(settings, purpose="test-hub")
+    try:
+        for event in batch:
+            key = encode_key(event.primary_identifier.key)
+            producer.send(topics.EVENTS, key=key, value=encode_model(event))
+        producer.flush()
+    finally:
+        producer.close()
+
+
+def _publish_in_order(
+    settings: Settings, batch: list[TrackingEvent], inbox_start, shipment_id: str
+) -> None:
+    """Each event reaches the shipment's partition before the next one is sent."""
+    for event in batch:
+        _publish(settings, [event])
+        _wait_inbox_events(settings, inbox_start, shipment_id, {event.event_id}, 180)
+
+
 def _start_worker(cli_env: dict[str, str]) -> subprocess.Popen:
     env = cli_env | {"TRACKHUB_HUB_IDLE_AFTER_S": "0", "TRACKHUB_LOG_LEVEL": "WARNING"}
     return subprocess.Popen(
@@ -209,20 +226,10 @@ def test_worker_killed_mid_journey_loses_no_deadline_and_repeats_no_alert(
     alerts_start = end_offsets(kafka_settings, topics.ALERTS)
     inbox_start = end_offsets(kafka_settings, topics.SHIPMENTS_INBOX)
 
-    def publish(batch: list[TrackingEvent]) -> None:
-        producer = create_producer(kafka_settings, purpose="test-hub-restart")
-        try:
-            for event in batch:
-                key = encode_key(event.primary_identifier.key)
-                producer.send(topics.EVENTS, key=key, value=encode_model(event))
-            producer.flush()
-        finally:
-            producer.close()
-
     first = _start_worker(cli_env)
     try:
         register_plans(kafka_settings, [plan])
-        publish(events[:5])
+        _publish_in_order(kafka_settings, events[:5], inbox_start, plan.shipment_id)
         _wait_inbox_events(
             kafka_settings, inbox_start, plan.shipment_id, {e.event_id for e in events[:5]}, 120
         )
@@ -232,7 +239,7 @@ def test_worker_killed_mid_journey_loses_no_deadline_and_repeats_no_alert(
         first.wait()
     second = _start_worker(cli_env)
     try:
-        publish(events[5:])
+        _publish_in_order(kafka_settings, events[5:], inbox_start, plan.shipment_id)
         _wait_inbox_events(
             kafka_settings, inbox_start, plan.shipment_id, {e.event_id for e in events}, 120
         )
