@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -22,6 +23,7 @@ import faust
 from hub import topics
 from hub.hub_agents import (
     PartitionClock,
+    StoredRecord,
     alert_sends,
     decode_inbox,
     decode_resolve,
@@ -56,6 +58,7 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
     )
     guard = app.publish_guard
     seller_topics: set[str] = set()
+    records = RecordCache(max_entries=settings.hub_cache_shipments)
 
     async def send(
         topic: str, key: bytes | None, value: bytes, partition: int | None = None
@@ -121,7 +124,9 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
             if message.event is not None:
                 _store_watermarks(watermarks, clock, partition)
             key = record.key
-            stored = load_stored(shipments.get(key))
+            stored = records.get(key)
+            if stored is None:
+                stored = load_stored(shipments.get(key))
             updated, alerts = inbox_step(
                 stored,
                 message,
@@ -133,6 +138,7 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
             if updated is not None and updated is not stored:
                 value = updated.dumps()
                 shipments[key] = value
+                records.put(key, updated)
                 _, due, hold = next_due_of(value)
                 clock.schedule(partition, key.decode(), due)
                 clock.hold(partition, key.decode(), hold)
@@ -159,6 +165,34 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         clock.stale = True
+        records.clear()  # another worker may have changed what we held before
+
+
+class RecordCache:
+    """Decoded shipment records of this worker's partitions, most recently used kept.
+
+    The table (and its changelog) stays the durable copy, written on every change; the
+    cache only saves decoding a record on each of its messages. Cleared on rebalance.
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        self._max = max_entries
+        self._items: OrderedDict[bytes, StoredRecord] = OrderedDict()
+
+    def get(self, key: bytes) -> StoredRecord | None:
+        item = self._items.get(key)
+        if item is not None:
+            self._items.move_to_end(key)
+        return item
+
+    def put(self, key: bytes, record: StoredRecord) -> None:
+        self._items[key] = record
+        self._items.move_to_end(key)
+        while len(self._items) > self._max:
+            self._items.popitem(last=False)
+
+    def clear(self) -> None:
+        self._items.clear()
 
 
 def _store_watermarks(watermarks: Any, clock: PartitionClock, partition: int) -> None:

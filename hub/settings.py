@@ -127,6 +127,12 @@ class Settings(BaseSettings):
     hub_tick_interval_s: float = Field(
         default=1.0, gt=0, description="How often a worker checks for passed deadlines."
     )
+    hub_cache_shipments: int = Field(
+        default=20_000,
+        ge=0,
+        description="Decoded shipment records a worker keeps in memory (the table stays "
+        "the durable copy).",
+    )
     hub_max_lag: int = Field(
         default=1000,
         ge=0,

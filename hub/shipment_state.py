@@ -145,8 +145,13 @@ def apply_event(state: ShipmentState, event: TrackingEvent) -> ShipmentState:
     """The state after ``event``. Pure; an event already applied changes nothing."""
     if event.event_id in state.applied_event_ids:
         return state
-    state = state.model_copy(deep=True)
-    state.applied_event_ids.append(event.event_id)
+    # copy what the step may change (legs, ids); the plan and the marks are never mutated
+    state = state.model_copy(
+        update={
+            "legs": {leg: progress.model_copy() for leg, progress in state.legs.items()},
+            "applied_event_ids": [*state.applied_event_ids, event.event_id],
+        }
+    )
     leg = leg_of(state, event)
     progress = state.legs[leg]
     mark = Mark(at=event.occurred_at, event_id=event.event_id, milestone=event.milestone)
