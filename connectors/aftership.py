@@ -43,7 +43,7 @@ from connectors.base import (
     ConnectorError,
     SignatureScheme,
     build_event,
-    decode_json,
+    decode_json_object,
     optional,
     parse_aware_datetime,
     require,
@@ -127,9 +127,7 @@ class AfterShipTimestampError(AfterShipPayloadError):
 
 def parse_aftership_webhook(raw: RawEnvelope) -> list[TrackingEvent]:
     """Every checkpoint of the tracking, plus its delivery estimate when one can be placed."""
-    body = decode_json(raw, AfterShipPayloadError)
-    if not isinstance(body, dict):
-        raise AfterShipPayloadError(f"expected a webhook object, got {type(body).__name__}")
+    body = decode_json_object(raw, AfterShipPayloadError, "a webhook object")
     require(body, "event", AfterShipPayloadError, "")
     msg = require(body, "msg", AfterShipPayloadError, "", dict)
     tracking = _Tracking(raw, msg, body.get("ts"))

@@ -88,6 +88,14 @@ def decode_json(raw: RawEnvelope, error: type[ConnectorError]) -> Any:
         raise error("body is JSON nested too deeply") from None
 
 
+def decode_json_object(raw: RawEnvelope, error: type[ConnectorError], what: str) -> dict[str, Any]:
+    """The body as a JSON object, or ``error`` ("expected {what}, got list")."""
+    body = decode_json(raw, error)
+    if not isinstance(body, dict):
+        raise error(f"expected {what}, got {type(body).__name__}")
+    return body
+
+
 def decode_text(
     raw: RawEnvelope, error: type[ConnectorError], encodings: tuple[str, ...] = ("utf-8",)
 ) -> str:

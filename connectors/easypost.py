@@ -39,7 +39,7 @@ from connectors.base import (
     ConnectorError,
     SignatureScheme,
     build_event,
-    decode_json,
+    decode_json_object,
     optional,
     parse_aware_datetime,
     require,
@@ -109,9 +109,7 @@ class EasyPostTimestampError(EasyPostPayloadError):
 
 def parse_easypost_webhook(raw: RawEnvelope) -> list[TrackingEvent]:
     """Every tracking detail of the tracker, plus its delivery estimate when it has one."""
-    body = decode_json(raw, EasyPostPayloadError)
-    if not isinstance(body, dict):
-        raise EasyPostPayloadError(f"expected an Event object, got {type(body).__name__}")
+    body = decode_json_object(raw, EasyPostPayloadError, "an Event object")
     if require(body, "object", EasyPostPayloadError, "") != "Event":
         raise EasyPostPayloadError("object is not 'Event'", path="object")
     description = require(body, "description", EasyPostPayloadError, "")

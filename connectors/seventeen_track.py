@@ -60,7 +60,7 @@ from connectors.base import (
     ConnectorError,
     SignatureScheme,
     build_event,
-    decode_json,
+    decode_json_object,
     optional,
     parse_aware_datetime,
     require,
@@ -159,9 +159,7 @@ class SeventeenTrackTimestampError(SeventeenTrackPayloadError):
 
 def parse_seventeen_track_webhook(raw: RawEnvelope) -> list[TrackingEvent]:
     """Every provider event of the tracking, plus its delivery estimate when it has one."""
-    body = decode_json(raw, SeventeenTrackPayloadError)
-    if not isinstance(body, dict):
-        raise SeventeenTrackPayloadError(f"expected a webhook object, got {type(body).__name__}")
+    body = decode_json_object(raw, SeventeenTrackPayloadError, "a webhook object")
     event = require(body, "event", SeventeenTrackPayloadError, "")
     data = require(body, "data", SeventeenTrackPayloadError, "", dict)
     number = require(data, "number", SeventeenTrackPayloadError, "data")
