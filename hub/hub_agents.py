@@ -53,12 +53,15 @@ class PartitionClock:
     held: dict[int, dict[str, float]] = field(default_factory=dict)  # shipment -> wall time
     stale: bool = True  # heaps must be rebuilt (start, rebalance)
 
-    def saw(self, partition: int, event_time: datetime | None) -> None:
+    def saw(self, partition: int, event_time: datetime | None) -> bool:
+        """Note a message; True when it moved the partition's latest event time."""
         self.last_message[partition] = self.monotonic()
         if event_time is not None:
             current = self.max_event_time.get(partition)
             if current is None or event_time > current:
                 self.max_event_time[partition] = event_time
+                return True
+        return False
 
     def watermark(self, partition: int, *, lagging: bool = False) -> datetime | None:
         marks = []
@@ -102,8 +105,9 @@ class StoredRecord:
     record: ShipmentRecord
     hold_until: float | None = None  # wall time (epoch s) before which it is not advanced
 
-    def dumps(self) -> bytes:
-        due = shipment_runner.next_due(self.record)
+    def dumps(self, due: datetime | None) -> bytes:
+        """The table value; ``due`` is ``shipment_runner.next_due(self.record)``, computed
+        once by the caller, who also schedules it."""
         head = json.dumps(
             {
                 "partition": self.partition,

@@ -20,7 +20,7 @@ from typing import Any
 
 import faust
 
-from hub import topics
+from hub import shipment_runner, topics
 from hub.hub_agents import (
     PartitionClock,
     StoredRecord,
@@ -114,14 +114,14 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
             guard.raise_if_failed()
             partition = record.message.partition
             message = decode_inbox(record.value)
-            clock.saw(partition, None if message.replayed else event_time_of(message))
+            moved = clock.saw(partition, None if message.replayed else event_time_of(message))
             if message.kind == "clock":
                 if message.until is not None:
                     current = clock.explicit.get(partition)
                     clock.explicit[partition] = max(message.until, current or message.until)
                     _store_watermarks(watermarks, clock, partition)
                 continue
-            if message.event is not None:
+            if moved:  # persisted only when it changes, not on every event
                 _store_watermarks(watermarks, clock, partition)
             key = record.key
             stored = records.get(key)
@@ -136,12 +136,11 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
                 plan_grace_s=settings.hub_plan_grace_s,
             )
             if updated is not None and updated is not stored:
-                value = updated.dumps()
-                shipments[key] = value
+                due = shipment_runner.next_due(updated.record)
+                shipments[key] = updated.dumps(due)
                 records.put(key, updated)
-                _, due, hold = next_due_of(value)
                 clock.schedule(partition, key.decode(), due)
-                clock.hold(partition, key.decode(), hold)
+                clock.hold(partition, key.decode(), updated.hold_until)
             for topic, out_key, value in alert_sends(alerts):
                 await send(topic, out_key, value)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from hub import topics
+from hub import shipment_runner, topics
 from hub.hub_agents import (
     PartitionClock,
     StoredRecord,
@@ -108,7 +108,7 @@ def test_stored_record_round_trip_keeps_partition_due_and_hold() -> None:
         None, InboxMessage(kind="plan", plan=make_plan()), 3, None, wall_now=5.0, plan_grace_s=1
     )
     assert stored is not None
-    raw = stored.dumps()
+    raw = stored.dumps(shipment_runner.next_due(stored.record))
     again = load_stored(raw)
     assert isinstance(again, StoredRecord) and again.record == stored.record
     partition, due, hold = next_due_of(raw)
@@ -126,7 +126,8 @@ def test_partition_clock_watermark_explicit_idle_and_lag() -> None:
         monotonic=lambda: mono[0],
     )
     assert clock.watermark(0) is None  # nothing seen, not idle long enough
-    clock.saw(0, T0)
+    assert clock.saw(0, T0) is True
+    assert clock.saw(0, T0 - timedelta(hours=1)) is False  # older: the mark stays
     assert clock.watermark(0) == T0 - timedelta(minutes=10)
     clock.explicit[0] = T0 + timedelta(days=1)
     assert clock.watermark(0) == T0 + timedelta(days=1)
