@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import os
 import signal
-import subprocess
-import sys
 import time
 from datetime import UTC, datetime
 
@@ -26,6 +24,7 @@ from hub.settings import Settings
 from schemas.alerts import Alert
 from schemas.events import TrackingEvent
 from tests.factories import make_plan, native_event
+from tests.support.hub_worker import start_worker, stop_worker
 from tests.support.kafka_reading import end_offsets, read_since
 
 NOW = datetime(2026, 3, 25, tzinfo=UTC)
@@ -105,22 +104,9 @@ def _rows(alerts: list[Alert]) -> list[dict]:
 
 @pytest.fixture
 def worker(cli_env: dict[str, str]):
-    env = cli_env | {"TRACKHUB_HUB_IDLE_AFTER_S": "0", "TRACKHUB_LOG_LEVEL": "WARNING"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    process = start_worker(cli_env)
     yield process
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    stop_worker(process)
 
 
 def _wait_inbox_events(
@@ -206,17 +192,6 @@ def _publish_in_order(
         _wait_inbox_events(settings, inbox_start, shipment_id, {event.event_id}, 180)
 
 
-def _start_worker(cli_env: dict[str, str]) -> subprocess.Popen:
-    env = cli_env | {"TRACKHUB_HUB_IDLE_AFTER_S": "0", "TRACKHUB_LOG_LEVEL": "WARNING"}
-    return subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-
-
 def test_worker_killed_mid_journey_loses_no_deadline_and_repeats_no_alert(
     kafka_settings: Settings, cli_env: dict[str, str]
 ) -> None:
@@ -226,7 +201,7 @@ def test_worker_killed_mid_journey_loses_no_deadline_and_repeats_no_alert(
     alerts_start = end_offsets(kafka_settings, topics.ALERTS)
     inbox_start = end_offsets(kafka_settings, topics.SHIPMENTS_INBOX)
 
-    first = _start_worker(cli_env)
+    first = start_worker(cli_env)
     try:
         register_plans(kafka_settings, [plan])
         _publish_in_order(kafka_settings, events[:5], inbox_start, plan.shipment_id)
@@ -237,7 +212,7 @@ def test_worker_killed_mid_journey_loses_no_deadline_and_repeats_no_alert(
     finally:
         os.killpg(first.pid, signal.SIGKILL)
         first.wait()
-    second = _start_worker(cli_env)
+    second = start_worker(cli_env)
     try:
         _publish_in_order(kafka_settings, events[5:], inbox_start, plan.shipment_id)
         _wait_inbox_events(
@@ -266,9 +241,4 @@ def test_worker_killed_mid_journey_loses_no_deadline_and_repeats_no_alert(
             seen = by_delivery.setdefault(alert.delivery_id, alert)
             assert seen == alert, f"two different alerts published as {alert.delivery_id}"
     finally:
-        os.killpg(second.pid, signal.SIGTERM)
-        try:
-            second.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(second.pid, signal.SIGKILL)
-            second.wait()
+        stop_worker(second)

@@ -23,34 +23,18 @@ from __future__ import annotations
 import json
 import random
 from collections import Counter
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from hub.cli import main
 from hub.engine import Engine, EngineConfig
-from hub.offline import alert_row, load_events, load_plans, run_offline
+from hub.offline import alert_row, run_offline
 from schemas.alerts import Alert
-from schemas.events import TrackingEvent
 from schemas.shipments import IntegrationModel, ShipmentPlan
+from tests.support.journeys import FIELDS, Journey, arrivals, aware, load_journeys
 
-JOURNEYS = Path(__file__).resolve().parents[1] / "journeys"
-FIELDS = (
-    "type",
-    "rule",
-    "state",
-    "shipment_id",
-    "leg",
-    "from_leg",
-    "to_leg",
-    "party_role",
-    "party_id",
-    "opened_at",
-    "resolved_at",
-)
 INSTANTS = ("opened_at", "resolved_at")
 STREAM_SEEDS = (1, 2, 3)
 
@@ -58,45 +42,7 @@ STREAM_SEEDS = (1, 2, 3)
 ENGINE_BUGS: dict[str, str] = {}
 PARKING_BUGS: dict[str, str] = {}
 
-
-@dataclass(frozen=True)
-class Journey:
-    name: str
-    folder: Path
-
-    @property
-    def plans_path(self) -> Path:
-        return self.folder / "plans.json"
-
-    @property
-    def events_path(self) -> Path:
-        return self.folder / "events.jsonl"
-
-    def plans(self) -> list[ShipmentPlan]:
-        return load_plans(self.plans_path)
-
-    def events(self) -> list[TrackingEvent]:
-        return load_events(self.events_path)
-
-    def now_text(self) -> str:
-        return (self.folder / "now.txt").read_text(encoding="utf-8").strip()
-
-    def now(self) -> datetime:
-        return _aware(self.now_text())
-
-    def expected(self) -> list[dict[str, Any]]:
-        rows = json.loads((self.folder / "expected_alerts.json").read_text(encoding="utf-8"))
-        for row in rows:
-            assert tuple(sorted(row)) == tuple(sorted(FIELDS)), f"{self.name}: fields of {row}"
-        return rows
-
-
-def _journeys() -> list[Journey]:
-    folders = sorted(p for p in JOURNEYS.iterdir() if (p / "plans.json").is_file())
-    return [Journey(folder.name, folder) for folder in folders]
-
-
-ALL = _journeys()
+ALL = load_journeys()
 
 
 def _params(bugs: dict[str, str]) -> list[Any]:
@@ -110,14 +56,8 @@ def _params(bugs: dict[str, str]) -> list[Any]:
     ]
 
 
-def _aware(text: str) -> datetime:
-    moment = datetime.fromisoformat(text)
-    assert moment.tzinfo is not None, f"{text!r} has no UTC offset"
-    return moment
-
-
 def _utc(text: str | None) -> datetime | None:
-    return None if text is None else _aware(text).astimezone(UTC)
+    return None if text is None else aware(text).astimezone(UTC)
 
 
 def _key(row: dict[str, Any]) -> tuple[Any, ...]:
@@ -206,22 +146,6 @@ def test_cli_detect_prints_the_same_rows(
     )
 
 
-def _arrivals(journey: Journey, seed: int, lateness: timedelta) -> list[tuple[datetime, Any]]:
-    """Plans at their registration, events at occurred_at plus a random delay below the
-    allowed lateness: an event may come after one that happened up to ``lateness`` later."""
-    rng = random.Random(f"stream:{journey.name}:{seed}")
-    limit = int(lateness.total_seconds())
-    items: list[tuple[datetime, int, int, Any]] = [
-        (plan.registered_at, 0, n, plan) for n, plan in enumerate(journey.plans())
-    ]
-    items += [
-        (event.occurred_at + timedelta(seconds=rng.randrange(limit)), 1, n, event)
-        for n, event in enumerate(journey.events())
-    ]
-    items.sort(key=lambda item: (item[0].astimezone(UTC), item[1], item[2]))
-    return [(at, item) for at, _, _, item in items]
-
-
 @pytest.mark.parametrize("idle_ticks", [False, True], ids=["events_only", "idle_ticks"])
 @pytest.mark.parametrize("seed", STREAM_SEEDS)
 @pytest.mark.parametrize("journey", _params({}))
@@ -233,7 +157,7 @@ def test_stream_in_arrival_order_within_lateness_gives_the_same_alerts(
     to (arrival - lateness) before each arrival, which no later arrival can undercut."""
     config = EngineConfig()
     engine = Engine(config)
-    for at, item in _arrivals(journey, seed, config.lateness):
+    for at, item in arrivals(journey, seed, config.lateness):
         if idle_ticks:
             engine.advance_to(at - config.lateness)
         if isinstance(item, ShipmentPlan):
