@@ -1,7 +1,7 @@
 """The streaming hub's agent bodies: resolve, per-shipment detection, clock ticks.
 
-Wired to topics and tables in ``hub.app``; the logic they run is the pure code of
-``hub.resolve`` / ``hub.shipment_runner``. Delivery guarantee: at-least-once, like every
+Wired to topics and tables in ``hub.hub_wiring``; the logic they run is the pure code of
+``hub.resolve_step`` / ``hub.shipment_runner``. Delivery guarantee: at-least-once, like every
 agent here: sends go through the app's producer and are flushed before offsets commit
 (``PublishGuard``); reprocessing is idempotent (event ids collapse in the shipment
 state, alert transitions are derived from state, and an alert state already published
@@ -33,8 +33,6 @@ from schemas.alerts import Alert
 from schemas.events import TrackingEvent
 
 log = logging.getLogger(__name__)
-
-MAX_PARKED_PER_IDENTIFIER = 200
 
 
 @dataclass
@@ -133,64 +131,6 @@ def next_due_of(raw: bytes) -> tuple[int, datetime | None, float | None]:
     return data["partition"], (datetime.fromisoformat(due) if due else None), data.get("hold_until")
 
 
-# --- resolve ----------------------------------------------------------------------------
-
-
-def resolve_outputs(
-    message: ResolveMessage,
-    owners: list[str],
-    parked: list[TrackingEvent],
-) -> tuple[list[str], list[TrackingEvent], list[tuple[str, bytes, bytes]]]:
-    """One resolve step at an identifier's partition. Pure.
-
-    Returns the identifier's new owners, its new parked list, and the records to send
-    as (topic, key, value).
-    """
-    sends: list[tuple[str, bytes, bytes]] = []
-    if message.kind == "claim":
-        assert message.shipment_id is not None
-        owners = sorted({*owners, message.shipment_id})
-        keep = []
-        plan_keys = set(message.plan_keys)
-        for event in sorted(parked, key=lambda e: (e.occurred_at, e.event_id)):
-            # claimed here when this is the first of the event's identifiers the plan has
-            first = next((i.key for i in event.identifiers if i.key in plan_keys), None)
-            if first == message.identifier:
-                claim = InboxMessage(kind="event", event=event, replayed=True)
-                sends.append(_to_inbox(message.shipment_id, claim))
-            keep.append(event)  # stays for other plans on a shared identifier (consolidation)
-        return owners, keep[-MAX_PARKED_PER_IDENTIFIER:], sends
-    event = message.event
-    assert event is not None
-    if owners:
-        for shipment_id in owners:
-            sends.append(_to_inbox(shipment_id, InboxMessage(kind="event", event=event)))
-        return owners, parked, sends
-    if message.kind == "park":
-        known = {e.event_id for e in parked}
-        if event.event_id not in known:
-            parked = [*parked, event][-MAX_PARKED_PER_IDENTIFIER:]
-        return owners, parked, sends
-    following = message.position + 1
-    if following < len(event.identifiers):
-        hop = ResolveMessage(
-            kind="event",
-            identifier=event.identifiers[following].key,
-            event=event,
-            position=following,
-        )
-        sends.append((topics.RESOLVE, encode_key(hop.identifier), encode_model(hop)))
-        return owners, parked, sends
-    for identifier in event.identifiers:  # nobody claims it: park under every identifier
-        park = ResolveMessage(kind="park", identifier=identifier.key, event=event)
-        sends.append((topics.RESOLVE, encode_key(park.identifier), encode_model(park)))
-    return owners, parked, sends
-
-
-def _to_inbox(shipment_id: str, message: InboxMessage) -> tuple[str, bytes, bytes]:
-    return topics.SHIPMENTS_INBOX, encode_key(shipment_id), encode_model(message)
-
-
 # --- shipments --------------------------------------------------------------------------
 
 
@@ -257,6 +197,7 @@ def decode_inbox(value: bytes) -> InboxMessage:
 
 
 def decode_resolve(topic: str, value: bytes) -> ResolveMessage:
+    """A record of the resolve channel: a normalized event starts at its first identifier."""
     if topic == topics.EVENTS:
         event = TrackingEvent.model_validate_json(value)
         return ResolveMessage(kind="event", identifier=event.identifiers[0].key, event=event)

@@ -1,7 +1,8 @@
 """Messages on the hub's internal topics (JSON, pydantic).
 
 ``hub.resolve.v1`` (key: identifier key) carries plan claims, events looking for their
-shipment and events to park; ``hub.shipments-inbox.v1`` (key: shipment id) carries what
+shipment, events to park, notes that a parked event was claimed elsewhere, and expiry
+sweeps; ``hub.shipments-inbox.v1`` (key: shipment id) carries what
 a shipment's partition acts on: its plan, its events, clock ticks, and watermark moves.
 """
 
@@ -19,12 +20,14 @@ from schemas.shipments import ShipmentPlan
 class ResolveMessage(BaseModel):
     model_config = ConfigDict(frozen=True)
 
-    kind: Literal["claim", "event", "park"]
+    kind: Literal["claim", "event", "park", "claimed", "expire"]
     identifier: str
     shipment_id: str | None = None  # claim
     plan_keys: list[str] = []  # claim: every identifier key of the plan
     event: TrackingEvent | None = None  # event, park
     position: int = 0  # event: which of the event's identifiers this hop looks up
+    event_id: str | None = None  # claimed: a plan got this event at another identifier
+    until: datetime | None = None  # expire: drop events that occurred at or before this
 
 
 class InboxMessage(BaseModel):

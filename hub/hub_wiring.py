@@ -2,6 +2,7 @@
 
     shipments.v1 --route_plans--> hub.shipments-inbox.v1 (plan)  +  hub.resolve.v1 (claims)
     tracking.events.v1 + hub.resolve.v1 --resolve--> hub.shipments-inbox.v1 (events) | park
+    timer --> hub.resolve.v1 (expire sweeps) --resolve--> tracking.dlq.v1 (never claimed)
     hub.shipments-inbox.v1 --detect--> shipments table, alerts.v1, alerts.seller.<seller>
     timer --> hub.shipments-inbox.v1 (ticks for passed deadlines)
 
@@ -15,7 +16,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
@@ -31,12 +32,11 @@ from hub.hub_agents import (
     inbox_step,
     load_stored,
     next_due_of,
-    resolve_outputs,
 )
 from hub.hub_messages import InboxMessage, ResolveMessage
 from hub.kafka_clients import encode_key, encode_model
+from hub.resolve_step import Parked, oldest_parked, resolve_outputs
 from hub.settings import Settings
-from schemas.events import TrackingEvent
 from schemas.shipments import ShipmentPlan
 
 log = logging.getLogger(__name__)
@@ -88,24 +88,45 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
                 )
                 await send(topics.RESOLVE, encode_key(key), encode_model(claim))
 
+    parking_ttl = timedelta(seconds=settings.hub_parking_ttl_s)
+    event_time = EventTimeMark()  # of the events this worker resolves: the parking clock
+
     @app.agent(resolve_channel, name="resolve")
     async def resolve(stream: faust.StreamT[bytes]) -> None:
         """Identifier -> shipments, hop by hop over the event's identifiers; else park."""
         async for record in stream.events():
             guard.raise_if_failed()
             message = decode_resolve(record.message.topic, record.value)
+            if message.event is not None:
+                event_time.saw(message.event.occurred_at)
             key = encode_key(message.identifier)
             owners = json.loads(index.get(key) or b"[]")
-            waiting = [
-                TrackingEvent.model_validate(e) for e in json.loads(parked.get(key) or b"[]")
-            ]
-            new_owners, new_parked, sends = resolve_outputs(message, owners, waiting)
+            waiting = Parked.loads(parked.get(key))
+            new_owners, new_parked, sends = resolve_outputs(
+                message, owners, waiting, now=datetime.now(UTC)
+            )
             if new_owners != owners:
                 index[key] = json.dumps(new_owners).encode()
-            if [e.event_id for e in new_parked] != [e.event_id for e in waiting]:
-                parked[key] = b"[" + b",".join(encode_model(e) for e in new_parked) + b"]"
+            if not new_parked.same_as(waiting):
+                if new_parked.events:
+                    parked[key] = new_parked.dumps()
+                elif key in parked:
+                    del parked[key]
             for topic, out_key, value in sends:
                 await send(topic, out_key, value)
+
+    @app.timer(interval=settings.hub_parking_sweep_s)
+    async def sweep_parking() -> None:
+        """Ask each identifier holding events older than the parking TTL to let them go
+        (a timer cannot write tables; the resolve agent does it at the key's partition)."""
+        if event_time.latest is None:
+            return
+        until = event_time.latest - parking_ttl
+        for key, value in list(parked.items()):
+            oldest = oldest_parked(value)
+            if oldest is not None and oldest <= until:
+                message = ResolveMessage(kind="expire", identifier=key.decode(), until=until)
+                await send(topics.RESOLVE, key, encode_model(message))
 
     @app.agent(inbox_topic, name="detect")
     async def detect(stream: faust.StreamT[bytes]) -> None:
@@ -165,6 +186,17 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         clock.stale = True
         records.clear()  # another worker may have changed what we held before
+
+
+class EventTimeMark:
+    """The latest event time a worker has seen: the clock parked events age by."""
+
+    def __init__(self) -> None:
+        self.latest: datetime | None = None
+
+    def saw(self, moment: datetime) -> None:
+        if self.latest is None or moment > self.latest:
+            self.latest = moment
 
 
 class RecordCache:

@@ -124,6 +124,15 @@ class Settings(BaseSettings):
         description="Wall seconds a newly registered shipment waits for its parked events "
         "before its first evaluation.",
     )
+    hub_parking_ttl_s: float = Field(
+        default=14 * 86_400.0,
+        gt=0,
+        description="How long (event time) an event nobody claims stays parked for a plan "
+        "before it goes to the dead-letter topic.",
+    )
+    hub_parking_sweep_s: float = Field(
+        default=60.0, gt=0, description="How often a worker looks for expired parked events."
+    )
     hub_tick_interval_s: float = Field(
         default=1.0, gt=0, description="How often a worker checks for passed deadlines."
     )

@@ -11,7 +11,7 @@ import json
 import os
 import signal
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -22,7 +22,7 @@ from hub.kafka_clients import create_producer, encode_key, encode_model
 from hub.offline import alert_row, run_offline
 from hub.settings import Settings
 from schemas.alerts import Alert
-from schemas.events import TrackingEvent
+from schemas.events import DeadLetter, TrackingEvent
 from tests.factories import make_plan, native_event
 from tests.support.hub_worker import start_worker, stop_worker
 from tests.support.kafka_reading import end_offsets, read_since
@@ -242,3 +242,68 @@ def test_worker_killed_mid_journey_loses_no_deadline_and_repeats_no_alert(
             assert seen == alert, f"two different alerts published as {alert.delivery_id}"
     finally:
         stop_worker(second)
+
+
+def test_event_no_plan_claims_is_dead_lettered_when_its_parking_expires(
+    kafka_settings: Settings, cli_env: dict[str, str]
+) -> None:
+    """Parked events age in event time; one no plan ever claimed goes to the DLQ once,
+    with its reason, while a claimed one and a young one do not."""
+    suffix = f"{int(time.time() * 1000) % 10**8:08d}"
+    t0 = datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+    orphan = native_event(
+        t0.isoformat(), "in_transit", f"tracking_number:ORPHAN{suffix}", "usps", "last_mile_carrier"
+    )
+    claimed = native_event(
+        t0.isoformat(),
+        "in_transit",
+        f"tracking_number:CLAIMED{suffix}",
+        "usps",
+        "last_mile_carrier",
+    )
+    young = native_event(
+        (t0 + timedelta(hours=3)).isoformat(),
+        "in_transit",
+        f"tracking_number:YOUNG{suffix}",
+        "usps",
+        "last_mile_carrier",
+    )
+    plan = make_plan(
+        shipment_id=f"SHP-PARK-{suffix}",
+        identifiers=[{"kind": "tracking_number", "value": f"CLAIMED{suffix}"}],
+    )
+    dlq_start = end_offsets(kafka_settings, topics.DLQ)
+    worker = start_worker(cli_env, hub_parking_ttl_s="3600", hub_parking_sweep_s="1")
+    try:
+        _publish(kafka_settings, [orphan, claimed])
+        time.sleep(3)  # parked before the plan claims one of them
+        register_plans(kafka_settings, [plan])
+        time.sleep(3)
+        _publish(kafka_settings, [young])  # three hours later: the first two are past TTL
+        mine = {orphan.event_id, claimed.event_id, young.event_id}
+        deadline = time.monotonic() + 90
+        letters: list[DeadLetter] = []
+        while time.monotonic() < deadline:
+            letters = [
+                letter
+                for letter in map(
+                    DeadLetter.model_validate_json, read_since(kafka_settings, dlq_start)
+                )
+                if letter.event is not None and letter.event.event_id in mine
+            ]
+            if letters:
+                break
+            time.sleep(1)
+        time.sleep(5)  # a few more sweeps: nothing else, nothing twice
+        letters = [
+            letter
+            for letter in map(DeadLetter.model_validate_json, read_since(kafka_settings, dlq_start))
+            if letter.event is not None and letter.event.event_id in mine
+        ]
+        assert [letter.event.event_id for letter in letters] == [orphan.event_id]
+        (letter,) = letters
+        assert letter.stage == "resolve" and "time to live" in letter.reason
+        assert worker.poll() is None, "the worker died"
+    finally:
+        stop_worker(worker)

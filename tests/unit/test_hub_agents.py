@@ -11,11 +11,12 @@ from hub.hub_agents import (
     inbox_step,
     load_stored,
     next_due_of,
-    resolve_outputs,
     safe_topic_part,
 )
 from hub.hub_messages import InboxMessage, ResolveMessage
-from schemas.events import TrackingEvent
+from hub.resolve_step import MAX_PARKED_PER_IDENTIFIER, Parked, oldest_parked
+from hub.resolve_step import resolve_outputs as resolve_step
+from schemas.events import DeadLetter, TrackingEvent
 from tests.factories import event_data, make_plan
 
 T0 = datetime(2026, 3, 3, 12, 0, tzinfo=UTC)
@@ -28,6 +29,17 @@ def _event(*identifiers: tuple[str, str], at: datetime = T0) -> TrackingEvent:
             occurred_at=at.isoformat(),
         )
     )
+
+
+WALL = datetime(2026, 11, 25, tzinfo=UTC)
+
+
+def resolve_outputs(message, owners, parked):
+    """The step with a fixed wall clock, parked events given as a list or a ``Parked``."""
+    if isinstance(parked, list):
+        parked = Parked(parked)
+    owners, after, sends = resolve_step(message, owners, parked, now=WALL)
+    return owners, after.events, sends
 
 
 def _decoded(sends):
@@ -87,6 +99,91 @@ def test_claim_releases_parked_events_in_event_order_as_replayed() -> None:
     assert all(m.replayed for m in released)
     # all stay parked: another plan sharing the identifier may claim them too
     assert {e.event_id for e in parked} == {later.event_id, earlier.event_id, other.event_id}
+
+
+def _claim(identifier: str, shipment_id: str, *plan_keys: str) -> ResolveMessage:
+    return ResolveMessage(
+        kind="claim",
+        identifier=identifier,
+        shipment_id=shipment_id,
+        plan_keys=[identifier, *plan_keys],
+    )
+
+
+def _letters(sends) -> list[DeadLetter]:
+    return [DeadLetter.model_validate_json(v) for t, _, v in sends if t == topics.DLQ]
+
+
+def test_expiry_dead_letters_a_never_claimed_event_once_from_its_home_identifier() -> None:
+    event = _event(("tracking_number", "9400X"), ("order_id", "SO-1"))
+    other = _event(("order_id", "SO-1"), at=T0 + timedelta(days=20))
+    expire_home = ResolveMessage(
+        kind="expire", identifier="tracking_number:9400X", until=T0 + timedelta(days=1)
+    )
+    _, left, sends = resolve_step(expire_home, [], Parked([event]), now=WALL)
+    assert left.events == []
+    (letter,) = _letters(sends)
+    assert letter.stage == "resolve" and letter.event == event and letter.failed_at == WALL
+    assert "tracking_number:9400X" in letter.reason and "time to live" in letter.reason
+    assert letter.raw.body == event.model_dump_json().encode()
+    # the same event parked under its other identifier leaves silently; a newer one stays
+    expire_other = expire_home.model_copy(update={"identifier": "order_id:SO-1"})
+    _, left, sends = resolve_step(expire_other, [], Parked([event, other]), now=WALL)
+    assert left.events == [other] and sends == []
+
+
+def test_an_event_claimed_at_another_identifier_is_not_dead_lettered() -> None:
+    event = _event(("tracking_number", "9400X"), ("order_id", "SO-1"))
+    _, _, sends = resolve_step(_claim("order_id:SO-1", "SHP-A"), [], Parked([event]), now=WALL)
+    notes = [ResolveMessage.model_validate_json(v) for t, _, v in sends if t == topics.RESOLVE]
+    assert [(n.kind, n.identifier, n.event_id) for n in notes] == [
+        ("claimed", "tracking_number:9400X", event.event_id)
+    ]
+    _, home, _ = resolve_step(notes[0], [], Parked([event]), now=WALL)
+    assert home.claimed == {event.event_id}
+    expire = ResolveMessage(kind="expire", identifier="tracking_number:9400X", until=T0)
+    _, left, sends = resolve_step(expire, [], home, now=WALL)
+    assert left == Parked() and sends == []
+
+
+def test_an_event_claimed_at_home_is_not_dead_lettered() -> None:
+    event = _event(("order_id", "SO-1"))
+    _, home, sends = resolve_step(_claim("order_id:SO-1", "SHP-A"), [], Parked([event]), now=WALL)
+    assert home.claimed == {event.event_id} and not _letters(sends)
+    expire = ResolveMessage(kind="expire", identifier="order_id:SO-1", until=T0)
+    assert resolve_step(expire, ["SHP-A"], home, now=WALL)[2] == []
+
+
+def test_a_park_forwarded_to_a_new_owner_tells_the_home_identifier() -> None:
+    event = _event(("tracking_number", "9400X"), ("order_id", "SO-1"))
+    park = ResolveMessage(kind="park", identifier="order_id:SO-1", event=event)
+    _, _, sends = resolve_step(park, ["SHP-A"], Parked(), now=WALL)
+    assert [(t, k) for t, k, _ in _decoded(sends)] == [
+        (topics.SHIPMENTS_INBOX, "SHP-A"),
+        (topics.RESOLVE, "tracking_number:9400X"),
+    ]
+
+
+def test_the_count_bound_dead_letters_the_oldest_never_claimed_events() -> None:
+    events = [
+        _event(("order_id", "SO-1"), at=T0 + timedelta(minutes=n))
+        for n in range(MAX_PARKED_PER_IDENTIFIER + 1)
+    ]
+    parked = Parked(events[:-1], claimed={events[1].event_id})
+    park = ResolveMessage(kind="park", identifier="order_id:SO-1", event=events[-1])
+    _, after, sends = resolve_step(park, [], parked, now=WALL)
+    assert len(after.events) == MAX_PARKED_PER_IDENTIFIER and after.events[-1] == events[-1]
+    assert [letter.event for letter in _letters(sends)] == [events[0]]
+    assert "pushed out" in _letters(sends)[0].reason
+
+
+def test_parked_value_round_trip_reads_the_first_format_too() -> None:
+    event = _event(("order_id", "SO-1"))
+    parked = Parked([event], {event.event_id})
+    assert Parked.loads(parked.dumps()) == parked
+    assert oldest_parked(parked.dumps()) == T0
+    legacy = b"[" + event.model_dump_json().encode() + b"]"
+    assert Parked.loads(legacy) == Parked([event]) and oldest_parked(legacy) == T0
 
 
 def test_new_shipment_is_held_for_its_grace_then_advanced() -> None:
