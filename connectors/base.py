@@ -121,6 +121,8 @@ def require(
     value = mapping.get(key)
     if value is None or value == "":
         raise error(f"{key} is missing", path=_join(path, key))
+    if type(value) is kind:  # the common case, decided without building the type tuple
+        return value
     return _checked(value, key, error, path, kind)
 
 
@@ -135,6 +137,8 @@ def optional(
     value = mapping.get(key)
     if value is None or value == "":
         return None
+    if type(value) is kind:  # the common case, decided without building the type tuple
+        return value
     return _checked(value, key, error, path, kind)
 
 

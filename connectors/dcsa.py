@@ -302,7 +302,7 @@ def _identifiers(read: EventFields) -> list[dict[str, Any]]:
         if ref_type in REFERENCE_KINDS:
             value = _pair(ref, path, REFERENCE_VALUE_KEYS)
             found.append((REFERENCE_KINDS[ref_type], value, path))
-    identifiers: dict[str, dict[str, Any]] = {}
+    identifiers: dict[tuple[IdentifierKind, str], dict[str, Any]] = {}
     for kind, value, path in found:
         if not value:
             continue
@@ -310,7 +310,7 @@ def _identifiers(read: EventFields) -> list[dict[str, Any]]:
             normalized = normalize_identifier(kind, value)
         except ValueError as exc:
             raise DcsaPayloadError(str(exc), path=path) from None
-        identifiers.setdefault(f"{kind.value}:{normalized}", {"kind": kind, "value": normalized})
+        identifiers.setdefault((kind, normalized), {"kind": kind, "value": normalized})
     if not identifiers:
         raise DcsaPayloadError(
             "the event names no container, booking, transport document or reference",
@@ -325,6 +325,8 @@ def _pair(ref: Any, path: str, keys: tuple[str, str, str]) -> str | None:
     if not isinstance(ref, dict):
         raise DcsaPayloadError(f"a reference is an object, got {type(ref).__name__}", path=path)
     for key in keys:
+        if ref.get(key) is None:  # absent: skip building the path of an error
+            continue
         value = field_text(ref, key, f"{path}.{key}")
         if value:
             return value
@@ -367,6 +369,8 @@ def _first(sources: tuple[tuple[dict[str, Any], str], ...], *keys: str) -> str |
     """The first of ``keys`` present in the first source that has one."""
     for mapping, path in sources:
         for key in keys:
+            if mapping.get(key) is None:  # absent: skip building the path of an error
+                continue
             value = field_text(mapping, key, f"{path}.{key}")
             if value:
                 return value
@@ -407,10 +411,13 @@ def _delay_reason(read: EventFields) -> str | None:
     return ",".join(t for t in texts if t)[:200] or None
 
 
+_NOT_SLUG = re.compile(r"[^a-z0-9._]+")
+
+
 def _party(raw: RawEnvelope, read: EventFields) -> dict[str, Any]:
     code = read.text("carrierCode")
     if code:
-        party_id = re.sub(r"[^a-z0-9._]+", "-", code.lower()).strip("-._")[:64]
+        party_id = _NOT_SLUG.sub("-", code.lower()).strip("-._")[:64]
         if not party_id:
             raise DcsaPayloadError(
                 "carrier code has no letters or digits", path=read.where("carrierCode")

@@ -82,6 +82,12 @@ class EventFields:
         return f"{self.path}.{self.aliases.get(key, key)}".lstrip(".")
 
     def text(self, key: str, *, required: bool = False) -> str | None:
+        # fast paths (absent, or text): no error is possible, so no path is built
+        value = self.fields.get(key)
+        if value is None and not required:
+            return None
+        if isinstance(value, str) and value.strip():
+            return value.strip()
         return field_text(self.fields, key, self.where(key), required=required)
 
     def code(self, key: str, *, required: bool = False) -> str | None:
@@ -89,6 +95,9 @@ class EventFields:
         return value.upper() if value else None
 
     def obj(self, key: str) -> dict[str, Any]:
+        value = self.fields.get(key)
+        if isinstance(value, dict):  # fast path: no error, so no path
+            return value
         return field_object(self.fields, key, self.where(key))
 
     def items(self, key: str) -> list[tuple[str, Any]]:
@@ -99,7 +108,8 @@ class EventFields:
             raise DcsaPayloadError(
                 f"should be a list, got {type(value).__name__}", path=self.where(key)
             )
-        return [(f"{self.where(key)}[{i}]", item) for i, item in enumerate(value)]
+        where = self.where(key)
+        return [(f"{where}[{i}]", item) for i, item in enumerate(value)]
 
 
 def read_event(item: Any, path: str) -> EventFields:

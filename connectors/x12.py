@@ -79,6 +79,8 @@ class Segment(NamedTuple):
     def value(self, n: int) -> str | None:
         """Simple element ``n`` (1-based), stripped; None when absent or empty."""
         text = self.elements[n - 1].strip() if n <= len(self.elements) else ""
+        if not text:  # fast path: nothing to check (called for every element read)
+            return None
         inner = (
             ("component", self.separators.component),
             ("repetition", self.separators.repetition),

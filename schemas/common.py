@@ -11,6 +11,7 @@ import json
 import re
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Annotated, Any, Self
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
@@ -66,6 +67,7 @@ _NO_SPACES = frozenset(
         IdentifierKind.FBA_SHIPMENT,
     }
 )
+_WHITESPACE = re.compile(r"\s+")
 
 
 def normalize_identifier(kind: IdentifierKind, value: str) -> str:
@@ -76,6 +78,15 @@ def normalize_identifier(kind: IdentifierKind, value: str) -> str:
     SSCC) lose separators and are checked for shape.
     Check digits are not enforced: real feeds carry typos we must still be able to match.
     """
+    # Pure and hot: a connector normalizes each identifier, ``Identifier`` does it again,
+    # and every event of a payload repeats its shipment's identifiers, so most calls are
+    # repeats. Only short values are cached (payload text can be megabytes long).
+    if len(value) <= _CACHED_LENGTH:
+        return _normalize_cached(kind, value)
+    return _normalize(kind, value)
+
+
+def _normalize(kind: IdentifierKind, value: str) -> str:
     text = value.strip().upper()
     if not text:
         raise ValueError(f"{kind.value} identifier is empty")
@@ -92,9 +103,12 @@ def normalize_identifier(kind: IdentifierKind, value: str) -> str:
         if not pattern.match(compact):
             raise ValueError(f"{kind.value} {value!r} is not a valid {kind.value} number")
         return compact
-    if kind in _NO_SPACES:
-        return re.sub(r"\s+", "", text)
-    return re.sub(r"\s+", " ", text)
+    return _WHITESPACE.sub("" if kind in _NO_SPACES else " ", text)
+
+
+_CACHED_LENGTH = 256
+# bounded; errors are not cached (they propagate); typed: a plain "mawb" str is not a kind
+_normalize_cached = lru_cache(maxsize=8192, typed=True)(_normalize)
 
 
 class Identifier(StrictModel):
@@ -118,7 +132,8 @@ class Identifier(StrictModel):
     @property
     def key(self) -> str:
         """A stable string form, ``kind:value``, used as a Kafka key and a table key."""
-        return f"{self.kind.value}:{self.value}"
+        # a StrEnum formats as its value; ``.value`` is a slow descriptor on this hot path
+        return f"{self.kind}:{self.value}"
 
 
 class PartyRole(StrEnum):
@@ -153,9 +168,15 @@ class Location(StrictModel):
     name: ShortStr | None = Field(default=None, description="Facility or terminal name")
 
 
+# One encoder for every id: ``json.dumps`` with options builds a new encoder per call.
+_CANONICAL_ENCODER = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+)
+
+
 def canonical_json(data: Any) -> str:
     """JSON with sorted keys and no spaces: the input of every deterministic hash."""
-    return json.dumps(data, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return _CANONICAL_ENCODER.encode(data)
 
 
 def stable_id(prefix: str, *parts: Any) -> str:
