@@ -27,6 +27,8 @@ from schemas.milestones import EXCEPTION_MILESTONES, Milestone, MilestoneGroup, 
 from schemas.shipments import LEG_ORDER, Leg, PlannedLeg, ShipmentPlan
 
 INFO_MILESTONES = frozenset({Milestone.INFO})
+# the journey ends without a delivery: nothing more is expected from any leg
+ENDING_EXCEPTIONS = frozenset({Milestone.LOST, Milestone.RETURNED, Milestone.CANCELLED})
 # trouble that later progress does not undo: goods delivered damaged are still damaged
 STICKY_EXCEPTIONS = frozenset({Milestone.DAMAGED})
 
@@ -72,6 +74,9 @@ class ShipmentState(BaseModel):
     plan: ShipmentPlan
     legs: dict[Leg, LegProgress]
     delivered: Mark | None = None
+    abandoned: Mark | None = Field(
+        default=None, description="The latest lost, returned or cancelled report"
+    )
     delivery_estimate: Estimate | None = None
     applied_event_ids: list[str] = Field(default_factory=list)
     clock: datetime | None = Field(
@@ -92,6 +97,16 @@ class ShipmentState(BaseModel):
         if planned is None:
             raise KeyError(leg)
         return planned
+
+    def ended_without_delivery(self) -> datetime | None:
+        """When the journey ended lost, returned or cancelled: the latest such report,
+        unless a leg made progress after it (a parcel found again goes on)."""
+        if self.abandoned is None:
+            return None
+        at = self.abandoned.at
+        if any(p.last_progress is not None and p.last_progress.at > at for p in self.legs.values()):
+            return None
+        return at
 
     def custody_leg(self) -> Leg | None:
         """The leg holding the goods: the latest active leg, else the latest closed one."""
@@ -161,6 +176,10 @@ def apply_event(state: ShipmentState, event: TrackingEvent) -> ShipmentState:
     planned = state.planned(leg)
     if progress.last_activity is None or mark.at >= progress.last_activity.at:
         progress.last_activity = mark
+    if event.milestone in ENDING_EXCEPTIONS and (
+        state.abandoned is None or mark.at > state.abandoned.at
+    ):
+        state.abandoned = mark
     if event.milestone in EXCEPTION_MILESTONES:
         superseded = progress.last_progress is not None and progress.last_progress.at > mark.at
         older = progress.exception is not None and progress.exception.at > mark.at

@@ -20,6 +20,7 @@ from datetime import datetime
 from hub.detect import delay, eta_slip, exception, handoff_gap, responsibility, stall
 from hub.detect.condition import Condition
 from hub.shipment_state import ShipmentState
+from schemas.alerts import AlertType
 
 DETECTORS = (delay, eta_slip, stall, handoff_gap, responsibility, exception)
 
@@ -27,11 +28,19 @@ __all__ = ["DETECTORS", "Condition", "conditions", "next_change"]
 
 
 def conditions(state: ShipmentState, now: datetime) -> list[Condition]:
-    """Everything wrong with the shipment at ``now``. A delivered shipment keeps only
-    its exceptions: its absence alerts (delay, stall, gaps, slips) are over."""
+    """Everything wrong with the shipment at ``now``.
+
+    A delivered shipment keeps only its lasting exceptions (damaged, lost): its absence
+    alerts (delay, stall, gaps, slips) are over. A journey that ended lost, returned or
+    cancelled opens nothing new after that moment but its exceptions (silence is then
+    expected, and further deadlines cannot be met); what was already wrong stays.
+    """
     found = [c for detector in DETECTORS for c in detector.conditions(state, now)]
     if state.delivered is not None and state.delivered.at <= now:
-        found = [c for c in found if c.rule in exception.TERMINAL_RULES]
+        return [c for c in found if c.rule in exception.TERMINAL_RULES]
+    ended = state.ended_without_delivery()
+    if ended is not None and ended <= now:
+        found = [c for c in found if c.type is AlertType.EXCEPTION or c.since <= ended]
     return found
 
 
@@ -39,5 +48,8 @@ def next_change(state: ShipmentState, now: datetime) -> datetime | None:
     """The earliest moment after ``now`` when a detector's answer may change by itself."""
     if state.delivered is not None and state.delivered.at <= now:
         return None
+    ended = state.ended_without_delivery()
+    if ended is not None and ended <= now:
+        return None  # only events can change it now
     moments = [m for d in DETECTORS if (m := d.next_change(state, now)) is not None and m > now]
     return min(moments, default=None)

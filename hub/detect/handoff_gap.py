@@ -1,10 +1,12 @@
 """HANDOFF_GAP: custody lost between two legs.
 
 ``window``: leg N handed over (its closing milestone) and leg N+1 did not take custody
-within the plan's handoff window; resolved when N+1 opens. ``no_handover``: leg N+1
-reports custody while leg N never recorded its handover; resolved when N's closing
-arrives (late). Attributed to the party the contract names for the handoff, else (for
-``window``) the receiving leg's party and (for ``no_handover``) the handing-over leg's.
+within the plan's handoff window; resolved when N+1 opens. ``no_handover``: leg N took
+custody and leg N+1 reports custody while N never recorded handing it over; resolved
+when N's closing arrives (late). A leg that never reported at all is not tracked, not a
+lost handoff: it gives no ``no_handover`` (its SLA and stall rules cannot start either).
+Attributed to the party the contract names for the handoff, else (for ``window``) the
+receiving leg's party and (for ``no_handover``) the handing-over leg's.
 """
 
 from __future__ import annotations
@@ -57,7 +59,7 @@ def conditions(state: ShipmentState, now: datetime) -> list[Condition]:
                     ),
                 )
             )
-        if after.status is not LegStatus.PENDING and before.status is not LegStatus.CLOSED:
+        if after.status is not LegStatus.PENDING and before.status is LegStatus.ACTIVE:
             assert after.opened is not None
             found.append(
                 Condition(

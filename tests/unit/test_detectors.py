@@ -439,10 +439,14 @@ def test_no_handover_resolved_when_the_handover_arrives_late() -> None:
     assert find(found, GAP, "no_handover", handoff=CUSTOMS_TO_LAST) is None
 
 
-def test_no_handover_also_when_the_previous_leg_never_started() -> None:
-    state = state_of(plan(), event(M.LINE_HAUL_DEPARTED, T0))
+def test_no_handover_needs_the_previous_leg_to_have_taken_custody() -> None:
+    """A leg that never reported is untracked, not a lost handoff: no alert for every
+    shipment whose first mile has no feed."""
+    untracked = state_of(plan(), event(M.LINE_HAUL_DEPARTED, T0))
+    assert handoff_gap.conditions(untracked, T0 + days(1)) == []
+    held = state_of(plan(), event(M.PICKED_UP, T0 - hours(5)), event(M.LINE_HAUL_DEPARTED, T0))
     found = find(
-        handoff_gap.conditions(state, T0),
+        handoff_gap.conditions(held, T0),
         GAP,
         "no_handover",
         handoff=(Leg.FIRST_MILE, Leg.LINE_HAUL),
@@ -758,7 +762,7 @@ def test_delivered_shipment_keeps_only_terminal_exceptions() -> None:
         event(M.DAMAGED, T0 + days(1) + hours(1)),  # after delivery, last mile
     )
     before_delivery = detect.conditions(state, T0 + days(1) - SECOND)
-    assert {c.rule for c in before_delivery} >= {"exception", "lost", "no_handover"}
+    assert {c.rule for c in before_delivery} >= {"exception", "lost"}
     after = detect.conditions(state, T0 + days(5))
     assert sorted((c.rule, c.leg) for c in after) == [
         ("damaged", Leg.LAST_MILE),
@@ -766,6 +770,37 @@ def test_delivered_shipment_keeps_only_terminal_exceptions() -> None:
     ]
     assert detect.next_change(state, T0 + days(1)) is None
     assert detect.next_change(state, T0 + days(1) - SECOND) == T0 + hours(38)  # first mile stall
+
+
+# --- a journey that ends lost, returned or cancelled --------------------------------------
+
+
+@pytest.mark.parametrize("ending", [M.LOST, M.RETURNED, M.CANCELLED])
+def test_an_ended_journey_opens_nothing_new_but_keeps_what_was_wrong(ending: Milestone) -> None:
+    state = state_of(
+        plan(),
+        event(M.PICKED_UP, T0),  # first mile SLA P3D: breached at T0 + 3d
+        event(ending, T0 + days(4), by=FWD),
+    )
+    later = detect.conditions(state, PROMISE + days(30))
+    kept = {(c.type.value, c.rule) for c in later}
+    assert ("delay", "leg_sla") in kept and ("responsibility_breach", "leg_sla") in kept
+    assert all(c.since <= T0 + days(4) or c.type is AlertType.EXCEPTION for c in later)
+    assert ("delay", "promise") not in kept  # the promise passed after the journey ended
+    assert ("stall", "silence") not in kept  # silence after the end is expected
+    assert detect.next_change(state, T0 + days(4)) is None
+    assert detect.next_change(state, T0 + days(4) - SECOND) is not None
+
+
+def test_progress_after_a_loss_resumes_the_journey() -> None:
+    found_again = state_of(
+        plan(),
+        event(M.PICKED_UP, T0),
+        event(M.LOST, T0 + hours(1), by=FWD),
+        event(M.RECEIVED_AT_ORIGIN_HUB, T0 + hours(5)),  # scanned again: it goes on
+    )
+    assert found_again.ended_without_delivery() is None
+    assert detect.next_change(found_again, T0 + hours(6)) == T0 + hours(5 + 36)  # stall
 
 
 def test_detect_next_change_is_the_earliest_detector_moment() -> None:
