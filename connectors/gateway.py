@@ -8,8 +8,9 @@ normalizer dead-letters it with the reason so a fixed mapper can replay it.
 
 Order of checks, cheapest and safest first: unknown source (404), no secret configured
 (401, fail closed), content type (415), declared size (413), streamed size (413, before
-the body is held whole), a body shorter than its Content-Length (400), signature on the raw bytes (401), replayed webhook id (401),
-duplicate (200), write (202, or 503 with ``Retry-After`` while Kafka is unavailable).
+the body is held whole), a body shorter than its Content-Length (400), signature on the
+raw bytes (401), replayed webhook id (401), duplicate (200), write (202, or 503 with
+``Retry-After`` while Kafka is unavailable).
 Every error leaves as ``{"error": {"code", "message", "request_id"}}``; nothing internal
 (exception text, stack, secret) is ever in a response or a log line.
 """
