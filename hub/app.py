@@ -107,7 +107,7 @@ def _bytes_topic(app: faust.App, name: str) -> faust.TopicT:
 def create_app(settings: Settings) -> HubApp:
     """The hub's faust app for ``settings``; nothing connects until a worker starts it."""
     app = HubApp(
-        "trackhub",
+        topics.APP_ID,
         broker=f"kafka://{settings.bootstrap_servers.replace(',', ';kafka://')}",
         broker_client_id=f"{settings.client_id}-worker",
         datadir=str(settings.state_dir.resolve() / "faust"),

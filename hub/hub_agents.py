@@ -52,7 +52,7 @@ class PartitionClock:
     stale: bool = True  # heaps must be rebuilt (start, rebalance)
 
     def saw(self, partition: int, event_time: datetime | None) -> bool:
-        """Note a message; True when it moved the partition's latest event time."""
+        """Note a fresh event (activity); True when it moved the latest event time."""
         self.last_message[partition] = self.monotonic()
         if event_time is not None:
             current = self.max_event_time.get(partition)

@@ -48,10 +48,10 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
     plans_topic = app.topic(topics.SHIPMENTS, **raw)
     resolve_channel = app.topic(topics.EVENTS, topics.RESOLVE, **raw)
     inbox_topic = app.topic(topics.SHIPMENTS_INBOX, **raw)
-    index = app.Table("hub-identifier-owners", partitions=n, **raw)
-    parked = app.Table("hub-parked-events", partitions=n, **raw)
-    shipments = app.Table("hub-shipments", partitions=n, **raw)
-    watermarks = app.Table("hub-watermarks", partitions=n, **raw)
+    index = app.Table(topics.TABLE_OWNERS, partitions=n, **raw)
+    parked = app.Table(topics.TABLE_PARKED, partitions=n, **raw)
+    shipments = app.Table(topics.TABLE_SHIPMENTS, partitions=n, **raw)
+    watermarks = app.Table(topics.TABLE_WATERMARKS, partitions=n, **raw)
     clock = PartitionClock(
         lateness=timedelta(seconds=settings.hub_lateness_s),
         idle_after_s=settings.hub_idle_after_s,
@@ -135,7 +135,11 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
             guard.raise_if_failed()
             partition = record.message.partition
             message = decode_inbox(record.value)
-            moved = clock.saw(partition, None if message.replayed else event_time_of(message))
+            moved = False
+            if message.kind == "event" and not message.replayed:
+                # only fresh events are activity: a tick or a clock move must not keep
+                # a silent partition from following wall time (that silence is a stall)
+                moved = clock.saw(partition, event_time_of(message))
             if message.kind == "clock":
                 if message.until is not None:
                     current = clock.explicit.get(partition)
@@ -173,8 +177,9 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
         )
         if clock.stale:
             _rebuild(clock, shipments, watermarks, set(mine))
+        lagging = _lagging(app, settings)
         for partition in mine:
-            watermark = clock.watermark(partition, lagging=_lagging(app, partition, settings))
+            watermark = clock.watermark(partition, lagging=lagging)
             if watermark is None:
                 continue
             released = clock.pop_released(partition, time.time())
@@ -257,14 +262,24 @@ def _rebuild(clock: PartitionClock, shipments: Any, watermarks: Any, mine: set[i
     log.info("deadline index rebuilt for partitions %s", sorted(mine))
 
 
-def _lagging(app: Any, partition: int, settings: Settings) -> bool:
-    """True while this worker's own backlog on the partition exceeds the threshold."""
-    try:
-        from faust.types import TP
+LAG_TOPICS = (topics.EVENTS, topics.RESOLVE, topics.SHIPMENTS_INBOX)
 
-        tp = TP(topics.SHIPMENTS_INBOX, partition)
-        highwater = app.consumer.highwater(tp)
-        position = app.consumer._read_offset.get(tp) or 0
-        return highwater is not None and highwater - position > settings.hub_max_lag
+
+def _lagging(app: Any, settings: Settings) -> bool:
+    """True while this worker's own backlog exceeds the threshold on any partition it
+    reads on the way to a shipment (events, resolve hops, inbox): after our outage, the
+    carriers' reports are still in that backlog, so wall time must not advance absence
+    deadlines past them."""
+    try:
+        consumer = app.consumer
+        for tp in consumer.assignment():
+            if tp.topic not in LAG_TOPICS:
+                continue
+            highwater = consumer.highwater(tp)
+            read = consumer._read_offset.get(tp) or 0  # faust keeps no public read offset
+            if highwater is not None and highwater - read > settings.hub_max_lag:
+                return True
+        return False
     except Exception:  # no lag figure: do not suppress
+        log.debug("consumer lag unavailable", exc_info=True)
         return False

@@ -19,6 +19,18 @@ SELLER_ALERTS_PREFIX = "alerts.seller."
 # internal to the hub's workers
 RESOLVE = "hub.resolve.v1"
 SHIPMENTS_INBOX = "hub.shipments-inbox.v1"
+# the workers' faust app id and tables; each table has a compacted changelog topic
+APP_ID = "trackhub"
+TABLE_OWNERS = "hub-identifier-owners"
+TABLE_PARKED = "hub-parked-events"
+TABLE_SHIPMENTS = "hub-shipments"
+TABLE_WATERMARKS = "hub-watermarks"
+TABLES = (TABLE_OWNERS, TABLE_PARKED, TABLE_SHIPMENTS, TABLE_WATERMARKS)
+
+
+def changelog_topic(table: str) -> str:
+    """faust's name for a table's changelog topic."""
+    return f"{APP_ID}-{table}-changelog"
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,6 +127,20 @@ def declared_topics(settings: Settings) -> list[TopicSpec]:
             key="shipment_id",
             value="InboxMessage (hub internal)",
             configs={**common, "cleanup.policy": "delete", "retention.ms": str(7 * 86_400_000)},
+        ),
+        # Created here, before any worker starts, rather than by faust at start-up: a
+        # worker whose consumer has not yet seen a changelog topic's metadata crashes its
+        # agent on the first table write (faust PartitionsMismatch, "0 partitions").
+        *(
+            TopicSpec(
+                changelog_topic(table),
+                n,
+                rf,
+                key="table key",
+                value=f"{table} table value (hub internal)",
+                configs={**common, "cleanup.policy": "compact"},
+            )
+            for table in TABLES
         ),
     ]
 

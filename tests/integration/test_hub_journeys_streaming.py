@@ -18,13 +18,17 @@ import json
 import random
 import time
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta
+
+import pytest
+from kafka import TopicPartition
 
 from hub import topics
 from hub.hub_control import advance_clock, register_plans
-from hub.kafka_clients import create_producer, encode_key, encode_model
+from hub.kafka_clients import create_consumer, create_producer, encode_key, encode_model
 from hub.offline import alert_row, run_offline
 from hub.settings import Settings
+from hub.topics import TABLE_WATERMARKS, changelog_topic
 from schemas.alerts import Alert
 from schemas.events import TrackingEvent
 from schemas.shipments import IntegrationModel, ShipmentPlan
@@ -104,6 +108,26 @@ class Router:
         return Counter()
 
 
+def _watermarks(settings: Settings) -> dict[str, dict]:
+    """The hub's persisted partition watermarks (the table's changelog, latest per key)."""
+    topic = changelog_topic(TABLE_WATERMARKS)
+    values = {}
+    consumer = create_consumer(settings, group_id=None, purpose="test-watermarks")
+    try:
+        partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
+        consumer.assign(partitions)
+        consumer.seek_to_beginning()
+        end = consumer.end_offsets(partitions)
+        while any(consumer.position(tp) < end[tp] for tp in partitions):
+            for records in consumer.poll(timeout_ms=500).values():
+                for record in records:
+                    values[record.key.decode()] = json.loads(record.value or b"null")
+    finally:
+        consumer.close()
+    return {key: value for key, value in values.items() if value}
+
+
+@pytest.mark.hub_clock_first
 def test_journeys_through_the_broker_give_the_offline_alerts(
     kafka_settings: Settings, cli_env: dict[str, str]
 ) -> None:
@@ -122,6 +146,14 @@ def test_journeys_through_the_broker_give_the_offline_alerts(
         "responsibility_breach",
         "exception",
     }
+
+    start = min(at for journey in journeys for at, _ in arrivals(journey, 1, LATENESS))
+    for partition, marks in _watermarks(kafka_settings).items():
+        for mark in filter(None, marks.values()):
+            assert datetime.fromisoformat(mark) < start, (
+                f"the hub's clock on {partition} is already at {mark}, after the journeys "
+                "start: this test must run before tests that move the clock"
+            )
 
     rng = random.Random("journeys-through-the-broker")
     stream = sorted(

@@ -14,11 +14,12 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from kafka.errors import KafkaError
 
 from hub import topics
 from hub.hub_control import advance_clock, register_plans
 from hub.hub_messages import InboxMessage
-from hub.kafka_clients import create_producer, encode_key, encode_model
+from hub.kafka_clients import create_admin, create_producer, encode_key, encode_model
 from hub.offline import alert_row, run_offline
 from hub.settings import Settings
 from schemas.alerts import Alert
@@ -304,6 +305,117 @@ def test_event_no_plan_claims_is_dead_lettered_when_its_parking_expires(
         assert [letter.event.event_id for letter in letters] == [orphan.event_id]
         (letter,) = letters
         assert letter.stage == "resolve" and "time to live" in letter.reason
+        assert worker.poll() is None, "the worker died"
+    finally:
+        stop_worker(worker)
+
+
+BACKLOG = 6000
+
+
+def _group_caught_up(settings: Settings) -> bool:
+    """The workers' group has committed everything on the events and resolve topics."""
+    admin = create_admin(settings)
+    try:
+        committed = admin.list_group_offsets({"trackhub": None})["trackhub"]
+    except KafkaError:  # no group yet (the coordinator is still loading it)
+        return False
+    finally:
+        admin.close()
+    for topic in (topics.EVENTS, topics.RESOLVE):
+        for tp, end in end_offsets(settings, topic).items():
+            done = committed.get(tp)
+            if end and (done is None or done.offset < end):
+                return False
+    return True
+
+
+@pytest.mark.parametrize("max_lag", [50, 10**9], ids=["held-back", "not-held-back"])
+def test_absence_alerts_wait_while_the_hub_works_off_its_own_backlog(
+    kafka_settings: Settings, cli_env: dict[str, str], max_lag: int
+) -> None:
+    """Our outage is not a carrier's stall. The forwarder reported at -40 h and at -10 h
+    (stall limit 36 h), but the hub was down: the second report waits behind a backlog
+    of other traffic. A wall clock that moved the idle shipments' watermark to now would
+    open a stall the second report then resolves; held back while the backlog exceeds
+    TRACKHUB_HUB_MAX_LAG, no alert is published. With the threshold out of reach, the
+    false stall appears: the setting is what prevents it."""
+    suffix = f"{int(time.time() * 1000) % 10**8:08d}"
+    now = datetime.now(UTC)
+    hawb = f"SZXLAG{suffix}"
+    plan = make_plan(
+        shipment_id=f"SHP-LAG-{suffix}",
+        identifiers=[{"kind": "order_id", "value": f"SO-LAG-{suffix}"}],
+        legs=[
+            {
+                "leg": "first_mile",
+                "party": {"role": "forwarder", "id": "fwd-sz"},
+                "identifiers": [{"kind": "hawb", "value": hawb}],
+                "sla": {"max_duration": "P3D"},
+                "stall_limit": "PT36H",
+            },
+            {
+                "leg": "last_mile",
+                "party": {"role": "last_mile_carrier", "id": "usps"},
+                "identifiers": [{"kind": "tracking_number", "value": f"9400LAG{suffix}"}],
+                "sla": {"max_duration": "P5D"},
+            },
+        ],
+        handoffs=[],
+        promised_delivery_at=(now + timedelta(days=30)).isoformat(),
+        registered_at=(now - timedelta(hours=41)).isoformat(),
+    )
+    picked = native_event(
+        (now - timedelta(hours=40)).isoformat(), "picked_up", f"hawb:{hawb}", "fwd-sz", "forwarder"
+    )
+    at_hub = native_event(
+        (now - timedelta(hours=10)).isoformat(),
+        "received_at_origin_hub",
+        f"hawb:{hawb}",
+        "fwd-sz",
+        "forwarder",
+    )
+    backlog = [
+        native_event(
+            (now - timedelta(hours=12)).isoformat(),
+            "in_transit",
+            f"tracking_number:BACKLOG{suffix}{n:05d}",
+            "usps",
+            "last_mile_carrier",
+        )
+        for n in range(BACKLOG)
+    ]
+    alerts_start = end_offsets(kafka_settings, topics.ALERTS)
+    register_plans(kafka_settings, [plan])
+    _publish(kafka_settings, [picked, *backlog, at_hub])
+    worker = start_worker(
+        cli_env, hub_idle_after_s="1", hub_max_lag=str(max_lag), hub_lateness_s="60"
+    )
+    try:
+        watcher_deadline = time.monotonic() + 180
+        mine: list[Alert] = []
+        caught_up = False
+        while time.monotonic() < watcher_deadline:
+            mine = [
+                a
+                for a in map(Alert.model_validate_json, read_since(kafka_settings, alerts_start))
+                if a.shipment_id == plan.shipment_id
+            ]
+            caught_up = _group_caught_up(kafka_settings)
+            if caught_up and (max_lag < BACKLOG or mine):
+                break
+            time.sleep(1)
+        assert caught_up, "the worker did not work off the backlog"
+        time.sleep(5)  # ticks after catching up: still nothing
+        mine = [
+            a
+            for a in map(Alert.model_validate_json, read_since(kafka_settings, alerts_start))
+            if a.shipment_id == plan.shipment_id
+        ]
+        if max_lag < BACKLOG:
+            assert mine == [], [a.summary for a in mine]
+        else:
+            assert {(a.type.value, a.state.value) for a in mine} >= {("stall", "open")}
         assert worker.poll() is None, "the worker died"
     finally:
         stop_worker(worker)

@@ -45,6 +45,10 @@ def test_all_declared_topics_exist_with_their_partitions_and_configs(
         "alerts.v1",
         "hub.resolve.v1",
         "hub.shipments-inbox.v1",
+        "trackhub-hub-identifier-owners-changelog",
+        "trackhub-hub-parked-events-changelog",
+        "trackhub-hub-shipments-changelog",
+        "trackhub-hub-watermarks-changelog",
     }
 
 
