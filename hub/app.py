@@ -106,8 +106,11 @@ def _bytes_topic(app: faust.App, name: str) -> faust.TopicT:
 
 def create_app(settings: Settings) -> HubApp:
     """The hub's faust app for ``settings``; nothing connects until a worker starts it."""
+    # a normalize-only worker is a group of its own: it has no tables, and its members
+    # must not be assigned the hub's partitions
+    app_id = topics.APP_ID if "hub" in settings.roles else f"{topics.APP_ID}-normalize"
     app = HubApp(
-        topics.APP_ID,
+        app_id,
         broker=f"kafka://{settings.bootstrap_servers.replace(',', ';kafka://')}",
         broker_client_id=f"{settings.client_id}-worker",
         datadir=str(settings.state_dir.resolve() / "faust"),
@@ -141,6 +144,22 @@ async def _publish(app: faust.App, topic: str, key: bytes, value: bytes) -> Any:
 
 
 def _declare(app: HubApp, settings: Settings) -> None:
+    if "normalize" in settings.roles:
+        _declare_normalize(app)
+    if "hub" in settings.roles:
+        declare_hub_agents(app, settings)
+
+    @app.task
+    async def announce_ready() -> None:
+        log.info(
+            "trackhub worker (%s) is waiting for events at %s (topics: %s)",
+            settings.worker_roles,
+            settings.bootstrap_servers,
+            ", ".join(topics.topic_names(settings)),
+        )
+
+
+def _declare_normalize(app: HubApp) -> None:
     raw_topic = _bytes_topic(app, topics.RAW)
 
     @app.agent(raw_topic, name="normalize")
@@ -166,14 +185,3 @@ def _declare(app: HubApp, settings: Settings) -> None:
                 )
                 key = encode_key(letter.raw.kafka_key)
                 guard.watch(await _publish(app, topics.DLQ, key, encode_model(letter)))
-
-    declare_hub_agents(app, settings)
-
-    @app.task
-    async def announce_ready() -> None:
-        log.info(
-            "trackhub is waiting for events on %s at %s (topics: %s)",
-            topics.EVENTS,
-            settings.bootstrap_servers,
-            ", ".join(topics.topic_names(settings)),
-        )

@@ -49,6 +49,9 @@ class PollerConfig(BaseModel):
     max_page_bytes: int = Field(default=4 * 1024 * 1024, ge=1024, le=4 * 1024 * 1024)
 
 
+WORKER_ROLES = ("normalize", "hub")
+
+
 class Settings(BaseSettings):
     """Runtime configuration. Field ``foo_bar`` is read from ``TRACKHUB_FOO_BAR``."""
 
@@ -95,6 +98,11 @@ class Settings(BaseSettings):
     )
     client_id: str = Field(default="trackhub", description="Kafka client id prefix.")
     log_level: str = Field(default="INFO", description="Python log level of hub processes.")
+    worker_roles: str = Field(
+        default="normalize,hub",
+        description="What a worker runs: normalize (raw -> events), hub (resolve, state, "
+        "detection), or both; comma-separated. Scale each role with its own processes.",
+    )
     sources: dict[str, SourceConfig] = Field(
         default_factory=dict,
         description="Webhook senders as JSON: {name: {format, secrets: [..]}}. Every format "
@@ -163,6 +171,22 @@ class Settings(BaseSettings):
     gateway_kafka_timeout_s: float = Field(
         default=10.0, gt=0, description="How long a webhook waits for Kafka before a 503."
     )
+
+    @field_validator("worker_roles")
+    @classmethod
+    def _known_roles(cls, value: str) -> str:
+        roles = {role.strip() for role in value.split(",") if role.strip()}
+        unknown = roles - set(WORKER_ROLES)
+        if unknown or not roles:
+            raise ValueError(
+                f"worker roles are a comma-separated subset of {', '.join(WORKER_ROLES)}; "
+                f"got {value!r}"
+            )
+        return ",".join(role for role in WORKER_ROLES if role in roles)
+
+    @property
+    def roles(self) -> frozenset[str]:
+        return frozenset(self.worker_roles.split(","))
 
     @field_validator("log_level")
     @classmethod

@@ -61,7 +61,9 @@ def _run_normalizer(env: dict[str, str], settings: Settings, expected: int) -> t
     started = time.monotonic()
     worker = subprocess.Popen(
         [sys.executable, "-m", "hub.cli", "worker"],
-        env=os.environ | env | {"TRACKHUB_LOG_LEVEL": "WARNING"},
+        env=os.environ
+        | env
+        | {"TRACKHUB_LOG_LEVEL": "WARNING", "TRACKHUB_WORKER_ROLES": "normalize"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
