@@ -41,6 +41,8 @@ from schemas.shipments import ShipmentPlan
 
 log = logging.getLogger(__name__)
 
+WATERMARK_PERSIST_S = 1.0
+
 
 def declare_hub_agents(app: Any, settings: Settings) -> None:
     n = settings.partitions
@@ -128,6 +130,8 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
                 message = ResolveMessage(kind="expire", identifier=key.decode(), until=until)
                 await send(topics.RESOLVE, key, encode_model(message))
 
+    persist_due: dict[int, float] = {}  # partition -> when its watermark may be stored next
+
     @app.agent(inbox_topic, name="detect")
     async def detect(stream: faust.StreamT[bytes]) -> None:
         """Per shipment: apply plans and events, advance to the watermark, publish alerts."""
@@ -146,8 +150,11 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
                     clock.explicit[partition] = max(message.until, current or message.until)
                     _store_watermarks(watermarks, clock, partition)
                 continue
-            if moved:  # persisted only when it changes, not on every event
+            if moved and persist_due.get(partition, 0.0) <= time.monotonic():
+                # at most once a second: after a crash the events since the last commit
+                # are read again and move it as far; a lower watermark only delays alerts
                 _store_watermarks(watermarks, clock, partition)
+                persist_due[partition] = time.monotonic() + WATERMARK_PERSIST_S
             key = record.key
             stored = records.get(key)
             if stored is None:

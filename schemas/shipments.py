@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 from enum import StrEnum
+from functools import cached_property
 from itertools import pairwise
 from typing import Annotated, Any, Literal, Self
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -229,7 +230,12 @@ class ShipmentPlan(StrictModel):
         return [*self.identifiers, *(i for planned in self.legs for i in planned.identifiers)]
 
     def planned_leg(self, leg: Leg) -> PlannedLeg | None:
-        return next((planned for planned in self.legs if planned.leg is leg), None)
+        return self.legs_by_name.get(leg)
+
+    @cached_property
+    def legs_by_name(self) -> dict[Leg, PlannedLeg]:
+        """The planned legs by leg (computed once: detection asks on every deadline)."""
+        return {planned.leg: planned for planned in self.legs}
 
     def answerable_for_leg(self, leg: Leg) -> Party:
         """Who answers for a leg: the full-service provider, else the leg's own party."""

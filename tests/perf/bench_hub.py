@@ -24,6 +24,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from kafka import TopicPartition
+from kafka.errors import KafkaError
 
 from hub import topics
 from hub.hub_control import advance_clock, register_plans
@@ -92,7 +93,10 @@ def _backlog(settings: Settings, group: str, names: list[str]) -> int:
     admin = create_admin(settings)
     consumer = create_consumer(settings, group_id=None, purpose="bench-lag")
     try:
-        committed = admin.list_group_offsets(group).get(group, {})
+        try:
+            committed = admin.list_group_offsets(group).get(group, {})
+        except KafkaError:  # the group's coordinator is not there yet: nothing committed
+            committed = {}
         total = 0
         for name in names:
             tps = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or []]
