@@ -15,7 +15,7 @@ from datetime import datetime
 
 from hub.detect.condition import Condition
 from hub.shipment_state import ShipmentState
-from schemas.alerts import Alert, AlertState, compute_alert_id
+from schemas.alerts import Alert, AlertState, AlertType, compute_alert_id
 
 _MATERIAL = ("summary", "severity", "party", "evidence", "deadline_at")
 SUMMARY_MAX = 200  # Alert.summary's limit
@@ -39,6 +39,7 @@ def reconcile(
         desired.setdefault(alert_id, condition)
     open_alerts = dict(state.open_alerts)
     revisions = dict(state.alert_revisions)
+    breaches = dict(state.breaches)
     emitted: list[Alert] = []
     for alert_id in sorted(desired.keys() | open_alerts.keys()):
         condition = desired.get(alert_id)
@@ -74,6 +75,11 @@ def reconcile(
         else:  # pragma: no cover - the union of keys makes this impossible
             continue
         revisions[alert_id] = revision
+        if alert.type is AlertType.RESPONSIBILITY_BREACH:
+            if alert.party is not None:
+                breaches[alert_id] = (alert.rule, alert.party.role.value, alert.party.id)
+            else:
+                breaches.pop(alert_id, None)
         if alert.state is AlertState.RESOLVED:
             open_alerts.pop(alert_id, None)
         else:
@@ -82,7 +88,7 @@ def reconcile(
     if not emitted:
         return state, []
     return state.model_copy(
-        update={"open_alerts": open_alerts, "alert_revisions": revisions}
+        update={"open_alerts": open_alerts, "alert_revisions": revisions, "breaches": breaches}
     ), emitted
 
 

@@ -306,7 +306,7 @@ def cmd_scorecard(args: argparse.Namespace) -> int:
     from hub.scorecard import build_scorecards
 
     result, _, _ = _offline_run(args)
-    cards = build_scorecards(result.engine.states.values(), result.alerts)
+    cards = build_scorecards(result.engine.states.values())
     if args.json:
         for card in cards:
             print(json.dumps(card.row()))

@@ -3,7 +3,8 @@
     shipments.v1 --route_plans--> hub.shipments-inbox.v1 (plan)  +  hub.resolve.v1 (claims)
     tracking.events.v1 + hub.resolve.v1 --resolve--> hub.shipments-inbox.v1 (events) | park
     timer --> hub.resolve.v1 (expire sweeps) --resolve--> tracking.dlq.v1 (never claimed)
-    hub.shipments-inbox.v1 --detect--> shipments table, alerts.v1, alerts.seller.<seller>
+    hub.shipments-inbox.v1 --detect--> shipments and scorecard-shares tables, alerts.v1,
+                                       alerts.seller.<seller>
     timer --> hub.shipments-inbox.v1 (ticks for passed deadlines)
 
 Tables are co-partitioned with the topics that feed them (same partition count, keys
@@ -36,24 +37,39 @@ from hub.hub_agents import (
 from hub.hub_messages import InboxMessage, ResolveMessage
 from hub.kafka_clients import encode_key, encode_model
 from hub.resolve_step import Parked, oldest_parked, resolve_outputs
+from hub.scorecard import cards_value, shipment_cards
 from hub.settings import Settings
 from schemas.shipments import ShipmentPlan
 
 log = logging.getLogger(__name__)
 
 WATERMARK_PERSIST_S = 1.0
+# One rocksdb database per table and partition (5 tables x TRACKHUB_PARTITIONS): faust's
+# defaults (64 MiB write buffers x 3, a 2 GiB block cache each) let a worker's memory grow
+# past a gigabyte; these keep each database to a few tens of MiB.
+TABLE_STORE_OPTIONS = {
+    "write_buffer_size": 8 * 1024 * 1024,
+    "max_write_buffer_number": 2,
+    "block_cache_size": 16 * 1024 * 1024,
+}
 
 
 def declare_hub_agents(app: Any, settings: Settings) -> None:
     n = settings.partitions
     raw: dict[str, Any] = {"key_type": bytes, "value_type": bytes}  # app codecs: raw bytes
+
+    def table(name: str) -> Any:
+        return app.Table(name, partitions=n, options=dict(TABLE_STORE_OPTIONS), **raw)
+
     plans_topic = app.topic(topics.SHIPMENTS, **raw)
     resolve_channel = app.topic(topics.EVENTS, topics.RESOLVE, **raw)
     inbox_topic = app.topic(topics.SHIPMENTS_INBOX, **raw)
-    index = app.Table(topics.TABLE_OWNERS, partitions=n, **raw)
-    parked = app.Table(topics.TABLE_PARKED, partitions=n, **raw)
-    shipments = app.Table(topics.TABLE_SHIPMENTS, partitions=n, **raw)
-    watermarks = app.Table(topics.TABLE_WATERMARKS, partitions=n, **raw)
+    index = table(topics.TABLE_OWNERS)
+    parked = table(topics.TABLE_PARKED)
+    shipments = table(topics.TABLE_SHIPMENTS)
+    watermarks = table(topics.TABLE_WATERMARKS)
+    # each shipment's share of its parties' scorecards; a reader sums them (merge_cards)
+    scorecard_shares = table(topics.TABLE_SCORECARD_SHARES)
     clock = PartitionClock(
         lateness=timedelta(seconds=settings.hub_lateness_s),
         idle_after_s=settings.hub_idle_after_s,
@@ -103,7 +119,10 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
                 event_time.saw(message.event.occurred_at)
             key = encode_key(message.identifier)
             owners = json.loads(index.get(key) or b"[]")
-            waiting = Parked.loads(parked.get(key))
+            # only parking, claims, notes and sweeps touch the parked events: an event on
+            # its way (forwarded, hopping, or sent to park) skips decoding them
+            skip = message.kind == "event" or (message.kind == "park" and bool(owners))
+            waiting = Parked() if skip else Parked.loads(parked.get(key))
             new_owners, new_parked, sends = resolve_outputs(
                 message, owners, waiting, now=datetime.now(UTC)
             )
@@ -173,6 +192,9 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
                 records.put(key, updated)
                 clock.schedule(partition, key.decode(), due)
                 clock.hold(partition, key.decode(), updated.hold_until)
+                shares = cards_value(shipment_cards(updated.record.state))
+                if scorecard_shares.get(key) != shares:
+                    scorecard_shares[key] = shares
             for topic, out_key, value in alert_sends(alerts):
                 await send(topic, out_key, value)
 

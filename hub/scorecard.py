@@ -2,12 +2,15 @@
 
 Per (party, lane): shipments handled, legs judged against an SLA (finished, or past
 their deadline unfinished) and how many were on time, on-time percentage, breaches by
-rule, and the median and 90th percentile leg duration. Pure: the offline ``trackhub
-scorecard`` and the streaming table use the same function.
+rule, and the median and 90th percentile leg duration. Pure. Each shipment's share is
+computed from its own state (``shipment_cards``); the streaming workers keep the shares
+in the ``hub-scorecard-shares`` table (key: shipment id), and a reader sums them with
+``merge_cards``: the offline ``trackhub scorecard`` is the same sum.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -15,7 +18,6 @@ from statistics import median
 
 from hub.deadlines import leg_sla_deadline
 from hub.shipment_state import LegStatus, ShipmentState
-from schemas.alerts import Alert, AlertType
 
 
 @dataclass
@@ -62,9 +64,12 @@ def _hours(value: timedelta | None) -> float | None:
     return round(value.total_seconds() / 3600, 1) if value is not None else None
 
 
-def build_scorecards(states: Iterable[ShipmentState], alerts: Iterable[Alert]) -> list[Scorecard]:
-    """Scorecards of every answerable party, sorted by lane then party."""
-    cards: dict[tuple[str, str, str], Scorecard] = {}
+CardKey = tuple[str, str, str]  # (party role, party id, lane)
+
+
+def shipment_cards(state: ShipmentState) -> list[Scorecard]:
+    """One shipment's share of the scorecards of the parties answerable for its legs."""
+    cards: dict[CardKey, Scorecard] = {}
 
     def card(role: str, party_id: str, lane: str) -> Scorecard:
         key = (role, party_id, lane)
@@ -72,32 +77,81 @@ def build_scorecards(states: Iterable[ShipmentState], alerts: Iterable[Alert]) -
             cards[key] = Scorecard(role, party_id, lane)
         return cards[key]
 
-    lanes: dict[str, str] = {}
-    for state in states:
-        plan = state.plan
-        lane = f"{plan.lane.origin}-{plan.lane.destination}"
-        lanes[plan.shipment_id] = lane
-        for planned in plan.legs:
-            party = plan.answerable_for_leg(planned.leg)
-            scorecard = card(party.role.value, party.id, lane)
-            scorecard.shipments.add(plan.shipment_id)
-            progress = state.progress(planned.leg)
-            deadline = leg_sla_deadline(state, planned.leg)
-            if progress.status is not LegStatus.CLOSED or progress.closed is None:
-                overdue = (
-                    deadline is not None and state.clock is not None and deadline <= state.clock
-                )
-                scorecard.legs_judged += overdue  # late already, whenever it finishes
-                continue
-            if progress.opened is not None and progress.opened.at < progress.closed.at:
-                scorecard.durations.append(progress.closed.at - progress.opened.at)
-            if deadline is not None:
-                scorecard.legs_judged += 1
-                scorecard.legs_on_time += progress.closed.at <= deadline
-    for alert in alerts:
-        if alert.type is not AlertType.RESPONSIBILITY_BREACH or alert.party is None:
+    plan = state.plan
+    lane = f"{plan.lane.origin}-{plan.lane.destination}"
+    for planned in plan.legs:
+        party = plan.answerable_for_leg(planned.leg)
+        scorecard = card(party.role.value, party.id, lane)
+        scorecard.shipments.add(plan.shipment_id)
+        progress = state.progress(planned.leg)
+        deadline = leg_sla_deadline(state, planned.leg)
+        if progress.status is not LegStatus.CLOSED or progress.closed is None:
+            overdue = deadline is not None and state.clock is not None and deadline <= state.clock
+            scorecard.legs_judged += overdue  # late already, whenever it finishes
             continue
-        key = (alert.party.role.value, alert.party.id, lanes.get(alert.shipment_id, "?"))
-        counts = card(*key).breaches
-        counts[alert.rule] = counts.get(alert.rule, 0) + 1
-    return [cards[key] for key in sorted(cards, key=lambda k: (k[2], k[0], k[1]))]
+        if progress.opened is not None and progress.opened.at < progress.closed.at:
+            scorecard.durations.append(progress.closed.at - progress.opened.at)
+        if deadline is not None:
+            scorecard.legs_judged += 1
+            scorecard.legs_on_time += progress.closed.at <= deadline
+    for rule, role, party_id in state.breaches.values():
+        counts = card(role, party_id, lane).breaches
+        counts[rule] = counts.get(rule, 0) + 1
+    return list(cards.values())
+
+
+def merge_cards(cards: Iterable[Scorecard]) -> list[Scorecard]:
+    """Shares of many shipments summed per (party, lane), sorted by lane then party."""
+    merged: dict[CardKey, Scorecard] = {}
+    for share in cards:
+        key = (share.party_role, share.party_id, share.lane)
+        total = merged.setdefault(key, Scorecard(*key))
+        total.shipments |= share.shipments
+        total.legs_judged += share.legs_judged
+        total.legs_on_time += share.legs_on_time
+        for rule, count in share.breaches.items():
+            total.breaches[rule] = total.breaches.get(rule, 0) + count
+        total.durations += share.durations
+    return [merged[key] for key in sorted(merged, key=lambda k: (k[2], k[0], k[1]))]
+
+
+def build_scorecards(states: Iterable[ShipmentState]) -> list[Scorecard]:
+    """Scorecards of every answerable party, sorted by lane then party: the offline
+    ``trackhub scorecard`` and the merge of the streaming table's shares alike."""
+    return merge_cards(card for state in states for card in shipment_cards(state))
+
+
+def cards_value(cards: list[Scorecard]) -> bytes:
+    """A shipment's shares as the streaming table keeps them (JSON)."""
+    return json.dumps(
+        [
+            {
+                "party_role": c.party_role,
+                "party_id": c.party_id,
+                "lane": c.lane,
+                "shipments": sorted(c.shipments),
+                "legs_judged": c.legs_judged,
+                "legs_on_time": c.legs_on_time,
+                "breaches": dict(sorted(c.breaches.items())),
+                "durations_s": [d.total_seconds() for d in c.durations],
+            }
+            for c in sorted(cards, key=lambda c: (c.lane, c.party_role, c.party_id))
+        ],
+        separators=(",", ":"),
+    ).encode()
+
+
+def cards_from_value(raw: bytes) -> list[Scorecard]:
+    return [
+        Scorecard(
+            party_role=row["party_role"],
+            party_id=row["party_id"],
+            lane=row["lane"],
+            shipments=set(row["shipments"]),
+            legs_judged=row["legs_judged"],
+            legs_on_time=row["legs_on_time"],
+            breaches=dict(row["breaches"]),
+            durations=[timedelta(seconds=s) for s in row["durations_s"]],
+        )
+        for row in json.loads(raw)
+    ]

@@ -84,6 +84,11 @@ class ShipmentState(BaseModel):
     )
     open_alerts: dict[str, Alert] = Field(default_factory=dict)
     alert_revisions: dict[str, int] = Field(default_factory=dict)
+    breaches: dict[str, tuple[str, str, str]] = Field(
+        default_factory=dict,
+        description="Every responsibility breach ever alerted: alert id -> (rule, party "
+        "role, party id) as last published (for scorecards; resolved ones stay)",
+    )
 
     @property
     def shipment_id(self) -> str:

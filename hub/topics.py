@@ -25,7 +25,8 @@ TABLE_OWNERS = "hub-identifier-owners"
 TABLE_PARKED = "hub-parked-events"
 TABLE_SHIPMENTS = "hub-shipments"
 TABLE_WATERMARKS = "hub-watermarks"
-TABLES = (TABLE_OWNERS, TABLE_PARKED, TABLE_SHIPMENTS, TABLE_WATERMARKS)
+TABLE_SCORECARD_SHARES = "hub-scorecard-shares"
+TABLES = (TABLE_OWNERS, TABLE_PARKED, TABLE_SHIPMENTS, TABLE_WATERMARKS, TABLE_SCORECARD_SHARES)
 
 
 def changelog_topic(table: str) -> str:

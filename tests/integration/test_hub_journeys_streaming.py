@@ -9,7 +9,8 @@ shared by every shipment on them, which is why the journeys cannot run one after
 their time ranges overlap. Each item is sent once the previous one reached the shipments'
 partitions, as sources reporting minutes or hours apart would be; then the hub's clock is
 moved to the latest journey's end and the alerts on ``alerts.v1`` must equal the offline
-run's, every field, with no alert state published twice with different content.
+run's, every field, with no alert state published twice with different content; and the
+scorecards summed from the workers' table equal the offline ones.
 """
 
 from __future__ import annotations
@@ -27,8 +28,9 @@ from hub import topics
 from hub.hub_control import advance_clock, register_plans
 from hub.kafka_clients import create_consumer, create_producer, encode_key, encode_model
 from hub.offline import alert_row, run_offline
+from hub.scorecard import Scorecard, build_scorecards, cards_from_value, merge_cards
 from hub.settings import Settings
-from hub.topics import TABLE_WATERMARKS, changelog_topic
+from hub.topics import TABLE_SCORECARD_SHARES, TABLE_WATERMARKS, changelog_topic
 from schemas.alerts import Alert
 from schemas.events import TrackingEvent
 from schemas.shipments import IntegrationModel, ShipmentPlan
@@ -108,11 +110,11 @@ class Router:
         return Counter()
 
 
-def _watermarks(settings: Settings) -> dict[str, dict]:
-    """The hub's persisted partition watermarks (the table's changelog, latest per key)."""
-    topic = changelog_topic(TABLE_WATERMARKS)
-    values = {}
-    consumer = create_consumer(settings, group_id=None, purpose="test-watermarks")
+def _table(settings: Settings, table: str) -> dict[str, bytes]:
+    """A hub table as its changelog holds it: the latest value per key (deleted: none)."""
+    topic = changelog_topic(table)
+    values: dict[str, bytes | None] = {}
+    consumer = create_consumer(settings, group_id=None, purpose="test-table")
     try:
         partitions = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic)]
         consumer.assign(partitions)
@@ -121,10 +123,14 @@ def _watermarks(settings: Settings) -> dict[str, dict]:
         while any(consumer.position(tp) < end[tp] for tp in partitions):
             for records in consumer.poll(timeout_ms=500).values():
                 for record in records:
-                    values[record.key.decode()] = json.loads(record.value or b"null")
+                    values[record.key.decode()] = record.value
     finally:
         consumer.close()
     return {key: value for key, value in values.items() if value}
+
+
+def _scorecard_rows(cards: list[Scorecard]) -> list[dict]:
+    return [card.row() for card in cards]
 
 
 @pytest.mark.hub_clock_first
@@ -137,7 +143,9 @@ def test_journeys_through_the_broker_give_the_offline_alerts(
     assert {plan.integration_model for plan in plans} == set(IntegrationModel)
     events = [event for journey in journeys for event in journey.events()]
     now = max(journey.now() for journey in journeys)
-    expected = _rows(run_offline(plans, events, now=now).alerts)
+    offline = run_offline(plans, events, now=now)
+    expected = _rows(offline.alerts)
+    expected_cards = _scorecard_rows(build_scorecards(offline.engine.states.values()))
     assert {json.loads(row)["type"] for row in expected} >= {
         "delay",
         "eta_slip",
@@ -148,8 +156,8 @@ def test_journeys_through_the_broker_give_the_offline_alerts(
     }
 
     start = min(at for journey in journeys for at, _ in arrivals(journey, 1, LATENESS))
-    for partition, marks in _watermarks(kafka_settings).items():
-        for mark in filter(None, marks.values()):
+    for partition, raw in _table(kafka_settings, TABLE_WATERMARKS).items():
+        for mark in filter(None, json.loads(raw).values()):
             assert datetime.fromisoformat(mark) < start, (
                 f"the hub's clock on {partition} is already at {mark}, after the journeys "
                 "start: this test must run before tests that move the clock"
@@ -197,6 +205,23 @@ def test_journeys_through_the_broker_give_the_offline_alerts(
         for alert in published:
             first = by_delivery.setdefault(alert.delivery_id, alert)
             assert first == alert, f"two different alerts published as {alert.delivery_id}"
+        # the scorecards: the workers' per-shipment shares summed equal the offline ones
+        mine = {plan.shipment_id for plan in plans}
+        deadline = time.monotonic() + 60
+        while True:
+            shares = _table(kafka_settings, TABLE_SCORECARD_SHARES)
+            streamed = _scorecard_rows(
+                merge_cards(
+                    card
+                    for key, raw in shares.items()
+                    if key in mine
+                    for card in cards_from_value(raw)
+                )
+            )
+            if streamed == expected_cards or time.monotonic() > deadline:
+                break
+            time.sleep(1)
+        assert streamed == expected_cards
         assert worker.poll() is None, "the worker died"
     finally:
         watcher.close()

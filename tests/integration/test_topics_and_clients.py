@@ -49,6 +49,7 @@ def test_all_declared_topics_exist_with_their_partitions_and_configs(
         "trackhub-hub-parked-events-changelog",
         "trackhub-hub-shipments-changelog",
         "trackhub-hub-watermarks-changelog",
+        "trackhub-hub-scorecard-shares-changelog",
     }
 
 

@@ -59,7 +59,7 @@ EVENTS = [
 
 def test_scorecards_per_party_and_lane() -> None:
     result = run_offline([make_plan()], EVENTS, now=NOW)
-    cards = {c.party_id: c for c in build_scorecards(result.engine.states.values(), result.alerts)}
+    cards = {c.party_id: c for c in build_scorecards(result.engine.states.values())}
     assert set(cards) == {"fwd-sz", "broker-lax", "usps"}
     forwarder, broker, carrier = cards["fwd-sz"], cards["broker-lax"], cards["usps"]
     assert forwarder.lane == "CN-US" and len(forwarder.shipments) == 1
@@ -104,3 +104,37 @@ def test_detect_with_a_bad_file_is_one_clear_line(
     assert main(["detect", "--plans", str(plans), "--events", str(events)]) == 1
     err = capsys.readouterr().err
     assert err.startswith("trackhub: error:") and "item 0" in err
+
+
+def _breach_count_from_alerts(alerts) -> dict[tuple[str, str, str], int]:
+    counts: dict[tuple[str, str, str], int] = {}
+    for alert in alerts:
+        if alert.type.value == "responsibility_breach" and alert.party is not None:
+            key = (alert.party.role.value, alert.party.id, alert.rule)
+            counts[key] = counts.get(key, 0) + 1
+    return counts
+
+
+def test_shares_summed_equal_the_whole_and_breaches_match_the_final_alerts() -> None:
+    """Per-shipment shares (what the streaming table keeps, through its JSON value) sum
+    to the scorecards of all shipments; breach counts are those of the final alerts,
+    resolved ones included, over every journey."""
+    from hub.scorecard import cards_from_value, cards_value, merge_cards, shipment_cards
+    from tests.support.journeys import load_journeys
+
+    for journey in load_journeys():
+        result = run_offline(journey.plans(), journey.events(), now=journey.now())
+        states = list(result.engine.states.values())
+        whole = [card.row() for card in build_scorecards(states)]
+        shares = [
+            card
+            for state in states
+            for card in cards_from_value(cards_value(shipment_cards(state)))
+        ]
+        assert [card.row() for card in merge_cards(shares)] == whole, journey.name
+        from_cards = {
+            (c.party_role, c.party_id, rule): n
+            for c in build_scorecards(states)
+            for rule, n in c.breaches.items()
+        }
+        assert from_cards == _breach_count_from_alerts(result.alerts), journey.name
