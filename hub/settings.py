@@ -145,10 +145,10 @@ class Settings(BaseSettings):
         default=1.0, gt=0, description="How often a worker checks for passed deadlines."
     )
     hub_cache_shipments: int = Field(
-        default=20_000,
+        default=2_000,
         ge=0,
         description="Decoded shipment records a worker keeps in memory (the table stays "
-        "the durable copy).",
+        "the durable copy); each takes about 20-40 KiB.",
     )
     hub_max_lag: int = Field(
         default=1000,
