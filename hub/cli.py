@@ -1,5 +1,9 @@
 """The ``trackhub`` command: one entry point, a subcommand per job.
 
+The subcommands live in ``hub.cli_services`` (processes: broker, workers, gateway,
+pollers, schema export) and ``hub.cli_data`` (sources, normalize, replay, detect,
+scorecard, plans, clock); what they share is in ``hub.cli_support``.
+
 Every subcommand has ``--help``; failures print one clear line on stderr (``trackhub:
 error: ...``) and exit non-zero (1 for a failed job, 2 for a usage error).
 """
@@ -7,367 +11,34 @@ error: ...``) and exit non-zero (1 for a failed job, 2 for a usage error).
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
-import signal
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
-from pydantic import ValidationError
-
-from hub.settings import Settings
+from hub.cli_data import (
+    cmd_clock,
+    cmd_detect,
+    cmd_normalize,
+    cmd_plans_register,
+    cmd_replay,
+    cmd_scorecard,
+    cmd_sources,
+)
+from hub.cli_services import (
+    cmd_gateway,
+    cmd_kafka_down,
+    cmd_kafka_status,
+    cmd_kafka_up,
+    cmd_poll,
+    cmd_run,
+    cmd_schema_export,
+    cmd_worker,
+)
+from hub.cli_support import CliError, aware_time
 
 log = logging.getLogger("trackhub")
-
-
-class CliError(Exception):
-    """A failure to report to the user as one line, without a traceback."""
-
-
-def _settings() -> Settings:
-    try:
-        return Settings()
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"TRACKHUB_{'_'.join(str(p) for p in err['loc']).upper()}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise CliError(f"invalid configuration: {problems}") from None
-
-
-def _progress(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
-
-
-# --- kafka -------------------------------------------------------------------------------
-
-
-def cmd_kafka_up(args: argparse.Namespace) -> int:
-    settings = _settings()
-    if not settings.uses_local_broker:
-        raise CliError(
-            f"TRACKHUB_KAFKA_BOOTSTRAP is set ({settings.kafka_bootstrap}): the project does "
-            "not start a local broker; unset it to use the local one"
-        )
-    from hub import local_kafka
-    from hub.kafka_clients import ensure_topics
-
-    started = time.monotonic()
-    status = local_kafka.start(settings, progress=_progress)
-    report = ensure_topics(settings)
-    elapsed = time.monotonic() - started
-    if report.created:
-        _progress(f"created topics: {', '.join(report.created)}")
-    _progress(f"broker ready in {elapsed:.1f}s (pid {status.pid}, log {status.log_file})")
-    print(settings.bootstrap_servers)
-    return 0
-
-
-def cmd_kafka_status(args: argparse.Namespace) -> int:
-    settings = _settings()
-    from hub import local_kafka
-
-    if not settings.uses_local_broker:
-        print(f"external cluster: {settings.kafka_bootstrap} (TRACKHUB_KAFKA_BOOTSTRAP)")
-        return 0
-    status = local_kafka.status(settings)
-    print(status.describe())
-    return 0 if status.running and status.answering else 3
-
-
-def cmd_kafka_down(args: argparse.Namespace) -> int:
-    settings = _settings()
-    if not settings.uses_local_broker:
-        raise CliError("TRACKHUB_KAFKA_BOOTSTRAP is set: the project does not run that cluster")
-    from hub import local_kafka
-
-    stopped = local_kafka.stop(settings, progress=_progress)
-    _progress("broker stopped" if stopped else "no local broker was running")
-    return 0
-
-
-# --- schema ------------------------------------------------------------------------------
-
-
-def cmd_schema_export(args: argparse.Namespace) -> int:
-    from schemas.export import JSON_DIR, drifted_json_schemas, export_json_schemas
-
-    out_dir: Path = args.out or JSON_DIR
-    if args.check:
-        drift = drifted_json_schemas(out_dir)
-        if drift:
-            raise CliError(
-                f"JSON Schema files out of date in {out_dir}: {', '.join(drift)} "
-                "(run `trackhub schema export`)"
-            )
-        _progress(f"JSON Schema files in {out_dir} match the models")
-        return 0
-    for path in export_json_schemas(out_dir):
-        print(path)
-    return 0
-
-
-# --- run ---------------------------------------------------------------------------------
-
-
-def cmd_run(args: argparse.Namespace) -> int:
-    """Broker (unless external), topics, the webhook gateway (a child process) and the
-    worker (this process). Ctrl-C stops both; the broker keeps running."""
-    settings = _settings()
-    _prepare_kafka(settings)
-    gateway = subprocess.Popen([sys.executable, "-m", "hub.cli", "gateway"])
-    try:
-        from hub.worker import run_worker
-
-        return run_worker(settings)
-    finally:
-        _stop_child(gateway)
-
-
-def cmd_worker(args: argparse.Namespace) -> int:
-    settings = _settings()
-    _prepare_kafka(settings)
-    from hub.worker import run_worker
-
-    return run_worker(settings)
-
-
-def cmd_gateway(args: argparse.Namespace) -> int:
-    settings = _settings()
-    try:
-        settings.effective_sources()
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    from connectors.gateway import run_gateway
-
-    run_gateway(settings)
-    return 0
-
-
-def cmd_poll(args: argparse.Namespace) -> int:
-    settings = _settings()
-    if not settings.pollers:
-        raise CliError("no pollers configured: set TRACKHUB_POLLERS (see the README)")
-    import asyncio
-
-    from connectors.pollers import run_pollers
-
-    try:
-        asyncio.run(run_pollers(settings))
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    return 0
-
-
-def _prepare_kafka(settings: Settings) -> None:
-    from hub.kafka_clients import ensure_topics
-
-    if settings.uses_local_broker:
-        from hub import local_kafka
-
-        local_kafka.start(settings, progress=_progress)
-    report = ensure_topics(settings)
-    if report.created:
-        _progress(f"created topics: {', '.join(report.created)}")
-
-
-def _stop_child(child: subprocess.Popen[bytes]) -> None:
-    if child.poll() is None:
-        child.send_signal(signal.SIGTERM)
-        try:
-            child.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            child.kill()
-            child.wait()
-
-
-# --- connectors --------------------------------------------------------------------------
-
-
-def cmd_sources(args: argparse.Namespace) -> int:
-    settings = _settings()
-    from connectors.registry import get_connector
-
-    try:
-        sources = settings.effective_sources()
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    rows = [("SOURCE", "FORMAT", "SIGNATURE", "SECRETS", "CONTENT TYPES")]
-    for name, config in sorted(sources.items()):
-        connector = get_connector(config.format)
-        rows.append(
-            (
-                name,
-                config.format,
-                connector.signature.value,
-                str(len(config.secrets)) if config.secrets else "none (closed)",
-                ", ".join(sorted(connector.content_types)),
-            )
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-    for row in rows:
-        print(
-            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=False)) + "  " + row[-1]
-        )
-    return 0
-
-
-def cmd_normalize(args: argparse.Namespace) -> int:
-    from datetime import UTC, datetime
-
-    from connectors.base import ConnectorError
-    from connectors.registry import get_connector
-    from schemas.events import RawEnvelope
-
-    settings = _settings()
-    try:
-        sources = settings.effective_sources()
-    except ValueError as exc:
-        raise CliError(str(exc)) from None
-    if args.source not in sources:
-        raise CliError(f"unknown source {args.source!r}; see `trackhub sources`")
-    connector = get_connector(sources[args.source].format)
-    body = sys.stdin.buffer.read() if str(args.file) == "-" else args.file.read_bytes()
-    try:
-        raw = RawEnvelope.from_body(
-            body=body,
-            source=args.source,
-            format=connector.name,
-            reference=args.file.name if str(args.file) != "-" else "stdin",
-            received_at=datetime.now(UTC),
-            content_type=args.content_type or sorted(connector.content_types)[0],
-            signature_verified=False,
-            via="file",
-        )
-    except ValidationError as exc:
-        raise CliError(f"cannot wrap {args.file}: {exc.errors()[0]['msg']}") from None
-    try:
-        events = connector.parse(raw)
-    except ConnectorError as exc:
-        raise CliError(f"{exc.error_type}: {exc}") from None
-    for event in events:
-        print(event.model_dump_json())
-    _progress(f"{len(events)} event(s) from {args.file} as {connector.name}")
-    return 0
-
-
-def cmd_replay(args: argparse.Namespace) -> int:
-    from hub.replay import ReplayStart, ReplayStartError, replay_raw_log
-
-    settings = _settings()
-    try:
-        start = ReplayStart.parse(args.start)
-    except ReplayStartError as exc:
-        raise CliError(str(exc)) from None
-    report = replay_raw_log(
-        settings, start, source=args.source, dry_run=args.dry_run, progress=_progress
-    )
-    verb = "would write" if args.dry_run else "wrote"
-    print(
-        f"replayed {report.records} raw records ({report.skipped_other_sources} of other "
-        f"sources skipped): {verb} {report.events} events and {report.dead_letters} dead letters"
-    )
-    return 0
-
-
-def _offline_run(args: argparse.Namespace) -> tuple[Any, int, int]:
-    """Load --plans and --events and run the detectors to --now: (result, plans, events)."""
-    from hub.offline import InputFileError, load_events, load_plans, run_offline
-
-    try:
-        plans, events = load_plans(args.plans), load_events(args.events)
-    except InputFileError as exc:
-        raise CliError(str(exc)) from None
-    return run_offline(plans, events, now=args.now), len(plans), len(events)
-
-
-def cmd_detect(args: argparse.Namespace) -> int:
-    from hub.offline import alert_row
-
-    result, plans, events = _offline_run(args)
-    for alert in result.alerts:
-        print(json.dumps(alert_row(alert)))
-    parking = result.engine.parking
-    unclaimed = len(result.engine.unclaimed) + len(parking.events.keys() - parking.claimed)
-    _progress(
-        f"{len(result.alerts)} alert(s) from {events} event(s) over {plans} plan(s)"
-        + (f"; {unclaimed} event(s) matched no plan" if unclaimed else "")
-    )
-    return 0
-
-
-def cmd_scorecard(args: argparse.Namespace) -> int:
-    from hub.scorecard import build_scorecards
-
-    result, _, _ = _offline_run(args)
-    cards = build_scorecards(result.engine.states.values())
-    if args.json:
-        for card in cards:
-            print(json.dumps(card.row()))
-        return 0
-    header = ("LANE", "PARTY", "ROLE", "SHIPMENTS", "ON TIME", "BREACHES", "P50 H", "P90 H")
-    table = [header] + [
-        (
-            c.lane,
-            c.party_id,
-            c.party_role,
-            str(len(c.shipments)),
-            "-" if c.on_time_pct is None else f"{c.on_time_pct}% of {c.legs_judged}",
-            ", ".join(f"{rule} {n}" for rule, n in sorted(c.breaches.items())) or "-",
-            _hours_text(c.duration_quantile(0.5)),
-            _hours_text(c.duration_quantile(0.9)),
-        )
-        for c in cards
-    ]
-    widths = [max(len(line[i]) for line in table) for i in range(len(header))]
-    for line in table:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)))
-    return 0
-
-
-def cmd_plans_register(args: argparse.Namespace) -> int:
-    from hub.hub_control import register_plans
-    from hub.offline import InputFileError, load_plans
-
-    settings = _settings()
-    try:
-        plans = load_plans(args.file)
-    except InputFileError as exc:
-        raise CliError(str(exc)) from None
-    count = register_plans(settings, plans)
-    _progress(f"registered {count} plan(s) on shipments.v1")
-    return 0
-
-
-def cmd_clock(args: argparse.Namespace) -> int:
-    from hub.hub_control import advance_clock
-
-    advance_clock(_settings(), args.to)
-    _progress(f"hub clock moved to {args.to.isoformat()}")
-    return 0
-
-
-def _hours_text(value: timedelta | None) -> str:
-    return "-" if value is None else f"{value.total_seconds() / 3600:.1f}"
-
-
-def _aware_time(text: str) -> datetime:
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
-    if moment.tzinfo is None:
-        raise argparse.ArgumentTypeError(f"give the time with its UTC offset: {text!r}")
-    return moment
-
-
-# --- parser ------------------------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -388,8 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser(
         "worker",
-        help="run the hub's stream workers only (normalize, ...)",
-        description="Run the faust worker: tracking.raw.v1 -> tracking.events.v1 / DLQ.",
+        help="run the hub's stream workers only (TRACKHUB_WORKER_ROLES: normalize, hub)",
+        description="Run a faust worker: normalize (tracking.raw.v1 -> tracking.events.v1 / "
+        "DLQ) and the hub (resolve, shipment state, detection -> alerts.v1), or one of them.",
     ).set_defaults(handler=cmd_worker)
     commands.add_parser(
         "gateway",
@@ -417,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     detect.add_argument("--plans", type=Path, required=True, help="shipment plans file")
     detect.add_argument("--events", type=Path, required=True, help="TrackingEvent JSON lines")
     detect.add_argument(
-        "--now", type=_aware_time, default=None, help="end time (default: the latest event)"
+        "--now", type=aware_time, default=None, help="end time (default: the latest event)"
     )
     detect.set_defaults(handler=cmd_detect)
     scorecard = commands.add_parser(
@@ -429,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     scorecard.add_argument("--plans", type=Path, required=True, help="shipment plans file")
     scorecard.add_argument("--events", type=Path, required=True, help="TrackingEvent JSON lines")
     scorecard.add_argument(
-        "--now", type=_aware_time, default=None, help="end time (default: the latest event)"
+        "--now", type=aware_time, default=None, help="end time (default: the latest event)"
     )
     scorecard.add_argument("--json", action="store_true", help="JSON lines for programs")
     scorecard.set_defaults(handler=cmd_scorecard)
@@ -450,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Advance every hub partition's watermark to --to; deadlines up to it "
         "fire. It never moves backwards.",
     )
-    clock.add_argument("--to", type=_aware_time, required=True, help="ISO time with offset")
+    clock.add_argument("--to", type=aware_time, required=True, help="ISO time with offset")
     clock.set_defaults(handler=cmd_clock)
     replay = commands.add_parser(
         "replay",
