@@ -41,6 +41,8 @@ RETRY_AFTER_S = 5
 READ_CHUNK = 64 * 1024
 DROPPED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
 MAX_KEPT_HEADERS = 60
+MAX_HEADER_NAME_CHARS = 200  # RawEnvelope.headers' limits
+MAX_HEADER_VALUE_CHARS = 8192
 
 
 @dataclass(frozen=True, slots=True)
@@ -211,10 +213,13 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
 
 
 def _kept_headers(headers: dict[str, str], request_id: str) -> dict[str, str]:
+    """The headers the envelope keeps: no credentials, at most ``MAX_KEPT_HEADERS``, names
+    no longer than the envelope allows (a longer one is no header of any source's scheme:
+    it is dropped rather than failing the delivery), values cut to 8 KiB."""
     kept = {
-        name: value[:8192]
+        name: value[:MAX_HEADER_VALUE_CHARS]
         for name, value in list(headers.items())[:MAX_KEPT_HEADERS]
-        if name not in DROPPED_HEADERS
+        if name not in DROPPED_HEADERS and len(name) <= MAX_HEADER_NAME_CHARS
     }
     kept["x-trackhub-request-id"] = request_id
     return kept

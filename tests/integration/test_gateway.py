@@ -69,6 +69,19 @@ async def test_signed_delivery_is_durable_before_202(
     assert "x-trackhub-request-id" in raw.headers
 
 
+async def test_an_overlong_header_name_is_dropped_not_a_500(
+    client: TestClient, kafka_settings: Settings
+) -> None:
+    start = end_offsets(kafka_settings, topics.RAW)
+    headers = standard_webhook_headers(NATIVE_BODY, webhook_id="msg_long_header_1")
+    long_name = "x-" + "h" * 300
+    headers |= {long_name: "v", "x-fine": "w" * 100}
+    response = await client.post("/webhooks/acme-native", data=NATIVE_BODY, headers=headers)
+    assert response.status == 202, await response.text()
+    (raw,) = [RawEnvelope.model_validate_json(v) for v in read_since(kafka_settings, start)]
+    assert long_name not in raw.headers and raw.headers["x-fine"] == "w" * 100
+
+
 async def test_exact_duplicate_is_200_and_not_written_again(
     client: TestClient, kafka_settings: Settings
 ) -> None:
