@@ -55,3 +55,27 @@ def handoff_deadline(state: ShipmentState, from_leg: Leg, to_leg: Leg) -> dateti
 def consecutive_legs(state: ShipmentState) -> list[tuple[Leg, Leg]]:
     legs = [planned.leg for planned in state.plan.legs]
     return list(itertools.pairwise(legs))
+
+
+def unfinished_leg_deadlines_after(state: ShipmentState, now: datetime) -> list[datetime]:
+    """The SLA deadlines still ahead of ``now`` of the legs not yet closed: the moments
+    the SLA rules (delay, responsibility) next change by time alone."""
+    return [
+        deadline
+        for planned in state.plan.legs
+        if state.progress(planned.leg).status is not LegStatus.CLOSED
+        and (deadline := leg_sla_deadline(state, planned.leg)) is not None
+        and deadline > now
+    ]
+
+
+def waiting_handoff_deadlines_after(state: ShipmentState, now: datetime) -> list[datetime]:
+    """The handoff windows still open after ``now`` whose next leg has not taken custody:
+    the moments the window rules (gap, responsibility) next change by time alone."""
+    return [
+        deadline
+        for from_leg, to_leg in consecutive_legs(state)
+        if state.progress(to_leg).status is LegStatus.PENDING
+        and (deadline := handoff_deadline(state, from_leg, to_leg)) is not None
+        and deadline > now
+    ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from hub.deadlines import leg_sla_deadline
+from hub.deadlines import leg_sla_deadline, unfinished_leg_deadlines_after
 from hub.detect.condition import Condition, when
 from hub.shipment_state import LegStatus, ShipmentState
 from schemas.alerts import AlertType, Evidence, Severity
@@ -58,13 +58,7 @@ def conditions(state: ShipmentState, now: datetime) -> list[Condition]:
 
 
 def next_change(state: ShipmentState, now: datetime) -> datetime | None:
-    moments = [
-        deadline
-        for planned in state.plan.legs
-        if state.progress(planned.leg).status is not LegStatus.CLOSED
-        and (deadline := leg_sla_deadline(state, planned.leg)) is not None
-        and deadline > now
-    ]
+    moments = unfinished_leg_deadlines_after(state, now)
     promise = state.plan.promised_delivery_at
     if promise is not None and promise > now and state.delivered is None:
         moments.append(promise)

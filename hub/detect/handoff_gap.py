@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from hub.deadlines import consecutive_legs, handoff_deadline
+from hub.deadlines import consecutive_legs, handoff_deadline, waiting_handoff_deadlines_after
 from hub.detect.condition import Condition, when
 from hub.shipment_state import LegStatus, ShipmentState
 from schemas.alerts import AlertType, Evidence, HandoffRef
@@ -85,11 +85,4 @@ def conditions(state: ShipmentState, now: datetime) -> list[Condition]:
 
 
 def next_change(state: ShipmentState, now: datetime) -> datetime | None:
-    moments = [
-        deadline
-        for from_leg, to_leg in consecutive_legs(state)
-        if state.progress(to_leg).status is LegStatus.PENDING
-        and (deadline := handoff_deadline(state, from_leg, to_leg)) is not None
-        and deadline > now
-    ]
-    return min(moments, default=None)
+    return min(waiting_handoff_deadlines_after(state, now), default=None)

@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from hub.deadlines import consecutive_legs, handoff_deadline, leg_sla_deadline
+from hub.deadlines import (
+    consecutive_legs,
+    handoff_deadline,
+    leg_sla_deadline,
+    unfinished_leg_deadlines_after,
+    waiting_handoff_deadlines_after,
+)
 from hub.detect.condition import Condition, when
 from hub.shipment_state import LegStatus, ShipmentState
 from schemas.alerts import AlertType, HandoffRef
@@ -64,18 +70,6 @@ def conditions(state: ShipmentState, now: datetime) -> list[Condition]:
 
 
 def next_change(state: ShipmentState, now: datetime) -> datetime | None:
-    moments = [
-        deadline
-        for planned in state.plan.legs
-        if state.progress(planned.leg).status is not LegStatus.CLOSED
-        and (deadline := leg_sla_deadline(state, planned.leg)) is not None
-        and deadline > now
-    ]
-    moments += [
-        deadline
-        for from_leg, to_leg in consecutive_legs(state)
-        if state.progress(to_leg).status is LegStatus.PENDING
-        and (deadline := handoff_deadline(state, from_leg, to_leg)) is not None
-        and deadline > now
-    ]
+    moments = unfinished_leg_deadlines_after(state, now)
+    moments += waiting_handoff_deadlines_after(state, now)
     return min(moments, default=None)
