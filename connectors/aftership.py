@@ -44,6 +44,7 @@ from connectors.base import (
     SignatureScheme,
     build_event,
     decode_json_object,
+    location_fields,
     optional,
     parse_aware_datetime,
     require,
@@ -341,13 +342,11 @@ def _location(checkpoint: dict[str, Any], country: str | None, path: str) -> dic
     postal = optional(checkpoint, "zip", AfterShipPayloadError, path) or optional(
         checkpoint, "postal_code", AfterShipPayloadError, path
     )
-    fields = {
-        "city": optional(checkpoint, "city", AfterShipPayloadError, path),
-        "postal_code": postal,
-        "country": country,
-    }
-    present = {key: text for key, text in fields.items() if text and text.strip()}
-    return present or None
+    return location_fields(
+        city=optional(checkpoint, "city", AfterShipPayloadError, path),
+        postal_code=postal,
+        country=country,
+    )
 
 
 CONNECTOR = Connector(

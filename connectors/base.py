@@ -171,6 +171,13 @@ def parse_aware_datetime(value: Any, error: type[ConnectorError], path: str) -> 
     return moment
 
 
+def location_fields(**fields: str | None) -> dict[str, str] | None:
+    """A location's fields that hold text (absent and blank ones left out), or None when
+    none does: the ``location`` of ``build_event``."""
+    present = {key: text for key, text in fields.items() if text and text.strip()}
+    return present or None
+
+
 def build_event(
     raw: RawEnvelope, error: type[ConnectorError], path: str, **fields: Any
 ) -> TrackingEvent:

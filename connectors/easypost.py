@@ -40,6 +40,7 @@ from connectors.base import (
     SignatureScheme,
     build_event,
     decode_json_object,
+    location_fields,
     optional,
     parse_aware_datetime,
     require,
@@ -225,13 +226,11 @@ def _location(value: Any, path: str) -> dict[str, str] | None:
             f"tracking_location is an object, got {type(value).__name__}", path=path
         )
     country = optional(value, "country", EasyPostPayloadError, path)
-    fields = {
-        "city": optional(value, "city", EasyPostPayloadError, path),
-        "postal_code": optional(value, "zip", EasyPostPayloadError, path),
-        "country": country.strip() if country and _COUNTRY.match(country.strip()) else None,
-    }
-    present = {key: text for key, text in fields.items() if text and text.strip()}
-    return present or None
+    return location_fields(
+        city=optional(value, "city", EasyPostPayloadError, path),
+        postal_code=optional(value, "zip", EasyPostPayloadError, path),
+        country=country.strip() if country and _COUNTRY.match(country.strip()) else None,
+    )
 
 
 def slug(name: str) -> str:

@@ -61,6 +61,7 @@ from connectors.base import (
     SignatureScheme,
     build_event,
     decode_json_object,
+    location_fields,
     optional,
     parse_aware_datetime,
     require,
@@ -423,13 +424,11 @@ def _location(
 ) -> dict[str, str] | None:
     if not address:
         return None
-    fields = {
-        "city": optional(address, "city", SeventeenTrackPayloadError, path),
-        "postal_code": optional(address, "postal_code", SeventeenTrackPayloadError, path),
-        "country": country,
-    }
-    present = {key: text for key, text in fields.items() if text and text.strip()}
-    return present or None
+    return location_fields(
+        city=optional(address, "city", SeventeenTrackPayloadError, path),
+        postal_code=optional(address, "postal_code", SeventeenTrackPayloadError, path),
+        country=country,
+    )
 
 
 CONNECTOR = Connector(
