@@ -39,7 +39,7 @@ from hub.settings import Settings
 from schemas.events import TrackingEvent
 from schemas.shipments import ShipmentPlan
 from tests.factories import plan_data
-from tests.perf.bench_normalizer import PASSTHROUGH_TOPIC, passthrough
+from tests.perf.bench_normalizer import create_passthrough_topic, passthrough
 from tests.perf.common import bench_env, machine, percentile, settings_from, stop_bench_broker
 
 BASE = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
@@ -135,11 +135,7 @@ def main() -> None:
     args = parser.parse_args()
     env = bench_env(fresh=True)
     settings = settings_from(env)
-    admin = create_admin(settings)
-    admin.create_topics(
-        {PASSTHROUGH_TOPIC: {"num_partitions": settings.partitions, "replication_factor": 1}}
-    )
-    admin.close()
+    create_passthrough_topic(settings)
     worker = subprocess.Popen(
         [sys.executable, "-m", "hub.cli", "worker"],
         env=os.environ

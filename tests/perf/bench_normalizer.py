@@ -121,17 +121,22 @@ async def passthrough(settings: Settings, source: str, count: int) -> float:
         await producer.stop()
 
 
+def create_passthrough_topic(settings: Settings) -> None:
+    """The topic the passthrough copies into, partitioned like the hub's."""
+    admin = create_admin(settings)
+    admin.create_topics(
+        {PASSTHROUGH_TOPIC: {"num_partitions": settings.partitions, "replication_factor": 1}}
+    )
+    admin.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--envelopes", type=int, default=20_000)
     args = parser.parse_args()
     env = bench_env(fresh=True)
     settings = settings_from(env)
-    admin = create_admin(settings)
-    admin.create_topics(
-        {PASSTHROUGH_TOPIC: {"num_partitions": settings.partitions, "replication_factor": 1}}
-    )
-    admin.close()
+    create_passthrough_topic(settings)
     try:
         envelopes, events = _seed(settings, args.envelopes)
         seconds, startup = _run_normalizer(env, settings, events)
