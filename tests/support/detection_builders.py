@@ -118,6 +118,22 @@ def plan(**changes: Any) -> ShipmentPlan:
     return ShipmentPlan.model_validate(plan_data(**changes))
 
 
+def parcel(n: int, **changes: Any) -> ShipmentPlan:
+    """Shipment SHP-<n>: its own order, HAWB, entry and parcel number, the shared MAWB
+    (a consolidation of several sellers' parcels)."""
+    fields: dict[str, Any] = {
+        "shipment_id": f"SHP-{n}",
+        "identifiers": [{"kind": "order_id", "value": f"SO-{n}"}],
+        "legs": legs_with(
+            first_mile={"identifiers": [{"kind": "hawb", "value": f"SZX{n:07d}"}]},
+            import_customs={"identifiers": [{"kind": "customs_entry", "value": f"ENT-{n}"}]},
+            last_mile={"identifiers": [{"kind": "tracking_number", "value": f"TRK{n:06d}"}]},
+        ),
+    }
+    fields.update(changes)
+    return plan(**fields)
+
+
 def plan_with_legs(per_leg: dict[str, dict[str, Any]], **changes: Any) -> ShipmentPlan:
     """The factory plan with some fields of some legs replaced."""
     return plan(legs=legs_with(**per_leg), **changes)

@@ -22,6 +22,7 @@ from tests.support.detection_builders import (
     event,
     hours,
     legs_with,
+    parcel,
     plan,
 )
 
@@ -38,21 +39,6 @@ def engine_with(*plans: ShipmentPlan) -> Engine:
 
 def first_mile_delays(alerts: list[Alert]) -> list[Alert]:
     return [a for a in alerts if a.type is AlertType.DELAY and a.leg is Leg.FIRST_MILE]
-
-
-def parcel(n: int, **changes: object) -> ShipmentPlan:
-    """SHP-<n> with its own ids and the shared MAWB (a consolidation)."""
-    fields: dict[str, object] = {
-        "shipment_id": f"SHP-{n}",
-        "identifiers": [{"kind": "order_id", "value": f"SO-{n}"}],
-        "legs": legs_with(
-            first_mile={"identifiers": [{"kind": "hawb", "value": f"SZX{n:07d}"}]},
-            import_customs={"identifiers": [{"kind": "customs_entry", "value": f"ENT-{n}"}]},
-            last_mile={"identifiers": [{"kind": "tracking_number", "value": f"TRK{n:06d}"}]},
-        ),
-    }
-    fields.update(changes)
-    return plan(**fields)
 
 
 # --- events before deadlines -----------------------------------------------------------------

@@ -17,25 +17,11 @@ from tests.support.detection_builders import (
     days,
     event,
     legs_with,
+    parcel,
     plan,
 )
 
 M = Milestone
-
-
-def parcel(n: int, **changes: object) -> ShipmentPlan:
-    """Shipment SHP-<n>: its own order, HAWB, entry and parcel number, the shared MAWB."""
-    fields: dict[str, object] = {
-        "shipment_id": f"SHP-{n}",
-        "identifiers": [{"kind": "order_id", "value": f"SO-{n}"}],
-        "legs": legs_with(
-            first_mile={"identifiers": [{"kind": "hawb", "value": f"SZX{n:07d}"}]},
-            import_customs={"identifiers": [{"kind": "customs_entry", "value": f"ENT-{n}"}]},
-            last_mile={"identifiers": [{"kind": "tracking_number", "value": f"TRK{n:06d}"}]},
-        ),
-    }
-    fields.update(changes)
-    return plan(**fields)
 
 
 def index_of(*plans: ShipmentPlan) -> IdentifierIndex:
