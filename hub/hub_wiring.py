@@ -17,6 +17,7 @@ import json
 import logging
 import time
 from collections import OrderedDict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -149,6 +150,9 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
                 message = ResolveMessage(kind="expire", identifier=key.decode(), until=until)
                 await send(topics.RESOLVE, key, encode_model(message))
 
+    # measured by each tick, read by the detect agent too: a message for an idle partition
+    # must not move it by wall time while the worker is behind (unknown at start: behind)
+    backlog = Backlog(lagging=True)
     persist_due: dict[int, float] = {}  # partition -> when its watermark may be stored next
 
     @app.agent(inbox_topic, name="detect")
@@ -182,7 +186,7 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
                 stored,
                 message,
                 partition,
-                clock.watermark(partition),
+                clock.watermark(partition, lagging=backlog.lagging),
                 wall_now=time.time(),
                 plan_grace_s=settings.hub_plan_grace_s,
             )
@@ -206,9 +210,9 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
         )
         if clock.stale:
             _rebuild(clock, shipments, watermarks, set(mine))
-        lagging = _lagging(app, settings)
+        backlog.lagging = _lagging(app, settings)
         for partition in mine:
-            watermark = clock.watermark(partition, lagging=lagging)
+            watermark = clock.watermark(partition, lagging=backlog.lagging)
             if watermark is None:
                 continue
             released = clock.pop_released(partition, time.time())
@@ -220,6 +224,13 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         clock.stale = True
         records.clear()  # another worker may have changed what we held before
+
+
+@dataclass
+class Backlog:
+    """Whether this worker is behind on its input, as the last tick measured it."""
+
+    lagging: bool
 
 
 class EventTimeMark:
@@ -305,8 +316,10 @@ def _lagging(app: Any, settings: Settings) -> bool:
             if tp.topic not in LAG_TOPICS:
                 continue
             highwater = consumer.highwater(tp)
+            if highwater is None:
+                return True  # not fetched yet (a worker starting): its backlog is unknown
             read = consumer._read_offset.get(tp) or 0  # faust keeps no public read offset
-            if highwater is not None and highwater - read > settings.hub_max_lag:
+            if highwater - read > settings.hub_max_lag:
                 return True
         return False
     except Exception:  # no lag figure: do not suppress
