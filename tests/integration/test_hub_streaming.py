@@ -14,19 +14,18 @@ import time
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from kafka.errors import KafkaError
 
 from hub import topics
 from hub.hub_control import advance_clock, register_plans
 from hub.hub_messages import InboxMessage
-from hub.kafka_clients import create_admin, create_producer, encode_key, encode_model
+from hub.kafka_clients import create_producer, encode_key, encode_model
 from hub.offline import alert_row, run_offline
 from hub.settings import Settings
 from schemas.alerts import Alert
 from schemas.events import DeadLetter, TrackingEvent
 from tests.factories import make_plan, native_event
 from tests.support.hub_worker import start_worker, stop_worker
-from tests.support.kafka_reading import end_offsets, read_since
+from tests.support.kafka_reading import end_offsets, group_backlog, read_since
 
 NOW = datetime(2026, 3, 25, tzinfo=UTC)
 
@@ -283,25 +282,16 @@ def test_event_no_plan_claims_is_dead_lettered_when_its_parking_expires(
         time.sleep(3)
         _publish(kafka_settings, [young])  # three hours later: the first two are past TTL
         mine = {orphan.event_id, claimed.event_id, young.event_id}
+
+        def letters_for_mine() -> list[DeadLetter]:
+            read = map(DeadLetter.model_validate_json, read_since(kafka_settings, dlq_start))
+            return [d for d in read if d.event is not None and d.event.event_id in mine]
+
         deadline = time.monotonic() + 90
-        letters: list[DeadLetter] = []
-        while time.monotonic() < deadline:
-            letters = [
-                letter
-                for letter in map(
-                    DeadLetter.model_validate_json, read_since(kafka_settings, dlq_start)
-                )
-                if letter.event is not None and letter.event.event_id in mine
-            ]
-            if letters:
-                break
+        while time.monotonic() < deadline and not letters_for_mine():
             time.sleep(1)
         time.sleep(5)  # a few more sweeps: nothing else, nothing twice
-        letters = [
-            letter
-            for letter in map(DeadLetter.model_validate_json, read_since(kafka_settings, dlq_start))
-            if letter.event is not None and letter.event.event_id in mine
-        ]
+        letters = letters_for_mine()
         assert [letter.event.event_id for letter in letters] == [orphan.event_id]
         (letter,) = letters
         assert letter.stage == "resolve" and "time to live" in letter.reason
@@ -310,24 +300,7 @@ def test_event_no_plan_claims_is_dead_lettered_when_its_parking_expires(
         stop_worker(worker)
 
 
-BACKLOG = 6000
-
-
-def _group_caught_up(settings: Settings) -> bool:
-    """The workers' group has committed everything on the events and resolve topics."""
-    admin = create_admin(settings)
-    try:
-        committed = admin.list_group_offsets({"trackhub": None})["trackhub"]
-    except KafkaError:  # no group yet (the coordinator is still loading it)
-        return False
-    finally:
-        admin.close()
-    for topic in (topics.EVENTS, topics.RESOLVE):
-        for tp, end in end_offsets(settings, topic).items():
-            done = committed.get(tp)
-            if end and (done is None or done.offset < end):
-                return False
-    return True
+BACKLOG = 8000
 
 
 @pytest.mark.parametrize("max_lag", [50, 10**9], ids=["held-back", "not-held-back"])
@@ -388,8 +361,15 @@ def test_absence_alerts_wait_while_the_hub_works_off_its_own_backlog(
     alerts_start = end_offsets(kafka_settings, topics.ALERTS)
     register_plans(kafka_settings, [plan])
     _publish(kafka_settings, [picked, *backlog, at_hub])
+    # no plan grace and a short idle time: the false stall must be able to fire within
+    # the first second or two, long before the backlog (seconds of work) is done
     worker = start_worker(
-        cli_env, hub_idle_after_s="1", hub_max_lag=str(max_lag), hub_lateness_s="60"
+        cli_env,
+        hub_idle_after_s="0.5",
+        hub_plan_grace_s="0",
+        hub_tick_interval_s="0.2",
+        hub_max_lag=str(max_lag),
+        hub_lateness_s="60",
     )
     try:
         watcher_deadline = time.monotonic() + 180
@@ -401,7 +381,9 @@ def test_absence_alerts_wait_while_the_hub_works_off_its_own_backlog(
                 for a in map(Alert.model_validate_json, read_since(kafka_settings, alerts_start))
                 if a.shipment_id == plan.shipment_id
             ]
-            caught_up = _group_caught_up(kafka_settings)
+            caught_up = (
+                group_backlog(kafka_settings, "trackhub", [topics.EVENTS, topics.RESOLVE]) == 0
+            )
             if caught_up and (max_lag < BACKLOG or mine):
                 break
             time.sleep(1)

@@ -23,13 +23,9 @@ import sys
 import time
 from datetime import UTC, datetime, timedelta
 
-from kafka import TopicPartition
-from kafka.errors import KafkaError
-
 from hub import topics
 from hub.hub_control import advance_clock, register_plans
 from hub.kafka_clients import (
-    create_admin,
     create_consumer,
     create_producer,
     encode_key,
@@ -41,6 +37,7 @@ from schemas.shipments import ShipmentPlan
 from tests.factories import plan_data
 from tests.perf.bench_normalizer import create_passthrough_topic, passthrough
 from tests.perf.common import bench_env, machine, percentile, settings_from, stop_bench_broker
+from tests.support.kafka_reading import group_backlog
 
 BASE = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
 
@@ -89,32 +86,11 @@ def _events(count: int, per: int) -> list[TrackingEvent]:
     return events
 
 
-def _backlog(settings: Settings, group: str, names: list[str]) -> int:
-    admin = create_admin(settings)
-    consumer = create_consumer(settings, group_id=None, purpose="bench-lag")
-    try:
-        try:
-            committed = admin.list_group_offsets(group).get(group, {})
-        except KafkaError:  # the group's coordinator is not there yet: nothing committed
-            committed = {}
-        total = 0
-        for name in names:
-            tps = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or []]
-            ends = consumer.end_offsets(tps)
-            for tp in tps:
-                meta = committed.get(tp)
-                total += ends[tp] - (meta.offset if meta is not None and meta.offset >= 0 else 0)
-        return total
-    finally:
-        admin.close()
-        consumer.close()
-
-
 def _wait_drained(settings: Settings, timeout: float) -> float:
     began = time.monotonic()
     names = [topics.SHIPMENTS, topics.EVENTS, topics.RESOLVE, topics.SHIPMENTS_INBOX]
     while time.monotonic() - began < timeout:
-        if _backlog(settings, "trackhub", names) == 0:
+        if group_backlog(settings, "trackhub", names) == 0:
             return time.monotonic() - began
         time.sleep(0.5)
     raise SystemExit("the worker did not drain its backlog in time")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from kafka import TopicPartition
+from kafka.errors import KafkaError
 
-from hub.kafka_clients import create_consumer
+from hub.kafka_clients import create_admin, create_consumer
 from hub.settings import Settings
 
 
@@ -50,4 +51,27 @@ def read_one(settings: Settings, topic: str, partition: int, offset: int) -> tup
                 return records[0].key, records[0].value
         raise AssertionError(f"nothing read at {topic}[{partition}]@{offset}")
     finally:
+        consumer.close()
+
+
+def group_backlog(settings: Settings, group: str, names: list[str]) -> int:
+    """Records on ``names`` the consumer group has not committed yet (all of them while
+    the group has no coordinator or no commits)."""
+    admin = create_admin(settings)
+    consumer = create_consumer(settings, group_id=None, purpose="test-lag")
+    try:
+        try:
+            committed = admin.list_group_offsets(group).get(group, {})
+        except KafkaError:  # the group's coordinator is not there yet: nothing committed
+            committed = {}
+        total = 0
+        for name in names:
+            tps = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or []]
+            ends = consumer.end_offsets(tps)
+            for tp in tps:
+                meta = committed.get(tp)
+                total += ends[tp] - (meta.offset if meta is not None and meta.offset >= 0 else 0)
+        return total
+    finally:
+        admin.close()
         consumer.close()
