@@ -316,10 +316,8 @@ def _lagging(app: Any, settings: Settings) -> bool:
             if tp.topic not in LAG_TOPICS:
                 continue
             highwater = consumer.highwater(tp)
-            if highwater is None:
-                return True  # not fetched yet (a worker starting): its backlog is unknown
             read = consumer._read_offset.get(tp) or 0  # faust keeps no public read offset
-            if highwater - read > settings.hub_max_lag:
+            if highwater is not None and highwater - read > settings.hub_max_lag:
                 return True
         return False
     except Exception:  # no lag figure: do not suppress
