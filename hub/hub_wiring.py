@@ -17,7 +17,6 @@ import json
 import logging
 import time
 from collections import OrderedDict
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -150,9 +149,6 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
                 message = ResolveMessage(kind="expire", identifier=key.decode(), until=until)
                 await send(topics.RESOLVE, key, encode_model(message))
 
-    # measured by each tick, read by the detect agent too: a message for an idle partition
-    # must not move it by wall time while the worker is behind (unknown at start: behind)
-    backlog = Backlog(lagging=True)
     persist_due: dict[int, float] = {}  # partition -> when its watermark may be stored next
 
     @app.agent(inbox_topic, name="detect")
@@ -186,7 +182,7 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
                 stored,
                 message,
                 partition,
-                clock.watermark(partition, lagging=backlog.lagging),
+                clock.watermark(partition),
                 wall_now=time.time(),
                 plan_grace_s=settings.hub_plan_grace_s,
             )
@@ -210,9 +206,9 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
         )
         if clock.stale:
             _rebuild(clock, shipments, watermarks, set(mine))
-        backlog.lagging = _lagging(app, settings)
+        lagging = _lagging(app, settings)
         for partition in mine:
-            watermark = clock.watermark(partition, lagging=backlog.lagging)
+            watermark = clock.watermark(partition, lagging=lagging)
             if watermark is None:
                 continue
             released = clock.pop_released(partition, time.time())
@@ -224,13 +220,6 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         clock.stale = True
         records.clear()  # another worker may have changed what we held before
-
-
-@dataclass
-class Backlog:
-    """Whether this worker is behind on its input, as the last tick measured it."""
-
-    lagging: bool
 
 
 class EventTimeMark:
