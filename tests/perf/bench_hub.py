@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -96,6 +97,12 @@ def _wait_drained(settings: Settings, timeout: float) -> float:
     raise SystemExit("the worker did not drain its backlog in time")
 
 
+def _start_profiler(pid: int, out: str) -> subprocess.Popen[bytes]:
+    """py-spy (a dev dependency) sampling the worker; it writes ``out`` on SIGINT."""
+    command = ["py-spy", "record", "--pid", str(pid), "--format", "raw", "-o", out, "--nonblocking"]
+    return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
 def _rss_mb(pid: int) -> float:
     with open(f"/proc/{pid}/status") as status:
         for line in status:
@@ -108,6 +115,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shipments", type=int, default=100_000)
     parser.add_argument("--events-per", type=int, default=2)
+    parser.add_argument(
+        "--profile",
+        metavar="FILE",
+        help="record the worker with py-spy during the event phase (collapsed stacks)",
+    )
     args = parser.parse_args()
     env = bench_env(fresh=True)
     settings = settings_from(env)
@@ -133,6 +145,7 @@ def main() -> None:
         plan_seconds = time.monotonic() - started
         events = _events(args.shipments, args.events_per)
         producer = create_producer(settings, purpose="bench-events")
+        profiler = _start_profiler(worker.pid, args.profile) if args.profile else None
         started = time.monotonic()
         for event in events:
             producer.send(
@@ -144,6 +157,9 @@ def main() -> None:
         producer.close()
         _wait_drained(settings, 3600)
         event_seconds = time.monotonic() - started
+        if profiler is not None:
+            profiler.send_signal(signal.SIGINT)
+            profiler.wait(timeout=120)
         rss = _rss_mb(worker.pid)
         # stall limit of the first mile is 36 h after the last event: move the clock past it
         alerts_consumer = create_consumer(
