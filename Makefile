@@ -20,6 +20,7 @@ run: $(STAMP)
 
 ## test: lint, check the JSON Schema files, run every test (the tests start their own broker)
 test: $(STAMP)
+	deploy/bin/ensure-prometheus
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/trackhub schema export --check

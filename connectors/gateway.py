@@ -18,9 +18,11 @@ Every error leaves as ``{"error": {"code", "message", "request_id"}}``; nothing 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,6 +34,9 @@ from connectors.delivery_memory import DeliveryMemory, Seen
 from connectors.raw_log import RawLogUnavailable, RawLogWriter
 from connectors.registry import get_connector
 from connectors.signatures import SignatureError, verify_signature
+from hub import metrics
+from hub.log_setup import correlation
+from hub.ops_http import Check, add_ops_routes
 from hub.settings import Settings, SourceConfig
 from schemas.events import RawEnvelope
 
@@ -115,13 +120,16 @@ async def error_middleware(
     request[REQUEST_ID] = request_id
     try:
         response = await handler(request)
+        outcome = OUTCOME_OF_STATUS.get(response.status, "other")
     except GatewayError as exc:
         response = web.json_response(
             _error_body(request_id, exc.code, exc.message), status=exc.status, headers=exc.headers
         )
+        outcome = exc.code
     except web.HTTPException as exc:  # aiohttp's own: 404 no route, 405, 413 from the parser
         code = exc.reason.lower().replace(" ", "_")
         response = web.json_response(_error_body(request_id, code, exc.reason), status=exc.status)
+        outcome = "payload_too_large" if exc.status == 413 else "rejected"
     except Exception:
         log.exception("internal error (request %s)", request_id)
         response = web.json_response(
@@ -130,21 +138,34 @@ async def error_middleware(
             ),
             status=500,
         )
+        outcome = "internal_error"
     response.headers["X-Request-Id"] = request_id
+    if request.match_info.route.name == WEBHOOK_ROUTE:
+        source = request.match_info.get("source", "")
+        label = source if source in request.app[SOURCES] else "unknown"
+        metrics.WEBHOOKS_RECEIVED.labels(label, outcome).inc()
     return response
+
+
+WEBHOOK_ROUTE = "webhook"
+# the outcome label of a success; failures are labelled with their error code
+OUTCOME_OF_STATUS = {202: "accepted", 200: "duplicate"}
 
 
 async def receive_webhook(request: web.Request) -> web.Response:
     source = request.app[SOURCES].get(request.match_info["source"])
     if source is None:
         raise GatewayError(404, "unknown_source", "no such webhook source")
+    started = time.perf_counter()
     if not source.secrets:
+        metrics.SIGNATURE_FAILURES.labels(source.name, "no_secret").inc()
         raise GatewayError(401, "signature_invalid", "this source has no secret configured")
     content_type = request.headers.get("Content-Type", "")
     if not source.connector.accepts(content_type):
         accepted = ", ".join(sorted(source.connector.content_types))
         raise GatewayError(415, "unsupported_media_type", f"expected Content-Type {accepted}")
     body = await _read_body(request, source.max_body_bytes)
+    metrics.WEBHOOK_BYTES.labels(source.name).inc(len(body))
 
     now = request.app[CLOCK]()
     headers = {k.lower(): v for k, v in request.headers.items()}
@@ -154,6 +175,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
         )
     except SignatureError as exc:
         log.info("rejected webhook for %s: %s", source.name, exc)
+        metrics.SIGNATURE_FAILURES.labels(source.name, exc.kind).inc()
         raise GatewayError(401, "signature_invalid", str(exc)) from None
 
     envelope = RawEnvelope.from_body(
@@ -170,6 +192,7 @@ async def receive_webhook(request: web.Request) -> web.Response:
     digest = envelope.body_sha256
     seen = memory.check(source.name, envelope.envelope_id, delivery_id, digest)
     if seen is Seen.REPLAYED_ID:
+        metrics.SIGNATURE_FAILURES.labels(source.name, "replayed").inc()
         raise GatewayError(401, "signature_invalid", "webhook-id already used for another body")
     if seen is Seen.DUPLICATE:
         return _status_response(200, "duplicate", envelope.envelope_id)
@@ -183,6 +206,11 @@ async def receive_webhook(request: web.Request) -> web.Response:
             **{"Retry-After": str(RETRY_AFTER_S)},
         ) from None
     memory.remember(source.name, envelope.envelope_id, delivery_id, digest)
+    metrics.DURABLE_SECONDS.labels(source.name).observe(time.perf_counter() - started)
+    metrics.SOURCE_LAST_ACCEPTED.labels(source.name).set(time.time())
+    if log.isEnabledFor(logging.DEBUG):
+        with correlation(envelope.envelope_id):
+            log.debug("accepted webhook from %s (request %s)", source.name, request[REQUEST_ID])
     return _status_response(202, "accepted", envelope.envelope_id)
 
 
@@ -225,8 +253,9 @@ def _kept_headers(headers: dict[str, str], request_id: str) -> dict[str, str]:
     return kept
 
 
-async def health(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+async def _readiness(app: web.Application) -> list[Check]:
+    reachable, detail = await app[RAW_LOG].reachable()
+    return [Check("kafka", reachable, detail)]
 
 
 def create_gateway_app(
@@ -246,8 +275,10 @@ def create_gateway_app(
     app[RAW_LOG] = raw_log or RawLogWriter(settings)
     app[MEMORY] = DeliveryMemory()
     app[CLOCK] = clock
-    app.router.add_post("/webhooks/{source}", receive_webhook)
-    app.router.add_get("/healthz", health)
+    app.router.add_post("/webhooks/{source}", receive_webhook, name=WEBHOOK_ROUTE)
+    add_ops_routes(app, functools.partial(_readiness, app))
+    for name in app[SOURCES]:  # every source has its series from the start, silent or not
+        metrics.SOURCE_LAST_ACCEPTED.labels(name)
     app.cleanup_ctx.append(_close_raw_log)
     return app
 

@@ -100,6 +100,16 @@ class RawLogWriter:
             log.warning("raw log write failed: %s", reason)
             raise RawLogUnavailable(reason) from exc
 
+    async def reachable(self, timeout_s: float = 2.0) -> tuple[bool, str]:
+        """Whether the broker answers for the raw topic now, with every partition led
+        (the gateway's readiness); a short detail safe to show."""
+        producer = self._current_producer()
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(None, producer.raw_topic_led, timeout_s)
+        except Exception as exc:  # timeouts and transport errors: not ready
+            return False, f"no answer from Kafka ({type(exc).__name__})"
+
     def _current_producer(self) -> _LoopProducer:
         producer = self._producer
         if producer is None or producer.failed:
@@ -158,6 +168,20 @@ class _LoopProducer:
             self._timer.cancel()
             self._timer = self._loop.call_later(BUSY_POLL_S, self._poll)
         return future
+
+    def raw_topic_led(self, timeout_s: float) -> tuple[bool, str]:
+        """A metadata request for the raw topic (blocking: run it in a thread; librdkafka
+        handles are thread-safe)."""
+        producer = self._producer
+        if producer is None:
+            return False, "producer closed"
+        topic = producer.list_topics(topics.RAW, timeout=timeout_s).topics.get(topics.RAW)
+        if topic is None or topic.error is not None or not topic.partitions:
+            return False, f"{topics.RAW} is not available"
+        leaderless = sum(1 for p in topic.partitions.values() if p.leader < 0)
+        if leaderless:
+            return False, f"{leaderless} partitions of {topics.RAW} have no leader"
+        return True, f"{topics.RAW}: {len(topic.partitions)} partitions led"
 
     def _poll(self) -> None:
         assert self._producer is not None  # the timer stops before the producer goes

@@ -60,6 +60,25 @@ class SignatureError(Exception):
         self.reason = reason
         super().__init__(reason)
 
+    @property
+    def kind(self) -> str:
+        """A metric label for the reason, from a fixed set: missing, malformed, mismatch,
+        stale, no_secret, bad_secret, unsupported."""
+        for prefix, kind in _FAILURE_KINDS:
+            if self.reason.startswith(prefix):
+                return kind
+        return "malformed"
+
+
+_FAILURE_KINDS = (
+    ("missing", "missing"),
+    ("signature mismatch", "mismatch"),
+    ("timestamp outside", "stale"),
+    ("no secret", "no_secret"),
+    ("configured secret", "bad_secret"),
+    ("unsupported", "unsupported"),
+)
+
 
 def verify_signature(
     scheme: SignatureScheme,

@@ -21,11 +21,13 @@ from typing import Any
 import faust
 from faust.transport.drivers import aiokafka as faust_aiokafka
 
-from hub import topics
+from hub import metrics, topics
 from hub.hub_wiring import declare_hub_agents
 from hub.kafka_clients import encode_key, encode_model
+from hub.log_setup import correlation
 from hub.normalize import normalize_record
 from hub.settings import Settings
+from hub.worker_ops import declare_worker_ops
 
 log = logging.getLogger(__name__)
 
@@ -145,9 +147,10 @@ async def _publish(app: faust.App, topic: str, key: bytes, value: bytes) -> Any:
 
 def _declare(app: HubApp, settings: Settings) -> None:
     if "normalize" in settings.roles:
-        _declare_normalize(app)
+        _declare_normalize(app, settings)
     if "hub" in settings.roles:
         declare_hub_agents(app, settings)
+    declare_worker_ops(app, settings)
 
     @app.task
     async def announce_ready() -> None:
@@ -159,8 +162,9 @@ def _declare(app: HubApp, settings: Settings) -> None:
         )
 
 
-def _declare_normalize(app: HubApp) -> None:
+def _declare_normalize(app: HubApp, settings: Settings) -> None:
     raw_topic = _bytes_topic(app, topics.RAW)
+    known_sources = frozenset(settings.effective_sources())
 
     @app.agent(raw_topic, name="normalize")
     async def normalize(stream: faust.StreamT[bytes]) -> None:
@@ -175,13 +179,16 @@ def _declare_normalize(app: HubApp) -> None:
             message = record.message
             where = f"{message.topic}/{message.partition}/{message.offset}"
             result = normalize_record(record.value, now=datetime.now(UTC), where=where)
+            source = metrics.bounded_source(result.source, known_sources)
             for event in result.events:
                 key = encode_key(event.primary_identifier.key)
                 guard.watch(await _publish(app, topics.EVENTS, key, encode_model(event)))
+            if result.events:
+                metrics.EVENTS_NORMALIZED.labels(source).inc(len(result.events))
             if result.dead_letter is not None:
                 letter = result.dead_letter
-                log.warning(
-                    "dead-lettered %s from %s: %s", letter.raw.envelope_id, where, letter.error_type
-                )
+                with correlation(letter.raw.envelope_id):
+                    log.warning("dead-lettered from %s: %s", where, letter.error_type)
                 key = encode_key(letter.raw.kafka_key)
                 guard.watch(await _publish(app, topics.DLQ, key, encode_model(letter)))
+                metrics.DEAD_LETTERS.labels(source, letter.stage, letter.error_type).inc()

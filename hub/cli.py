@@ -37,6 +37,7 @@ from hub.cli_services import (
     cmd_worker,
 )
 from hub.cli_support import CliError, aware_time
+from hub.log_setup import configure_logging
 
 log = logging.getLogger("trackhub")
 
@@ -204,18 +205,11 @@ def _version() -> str:
 
 
 def _configure_logging() -> None:
-    """Our INFO lines; the Kafka client libraries only from WARNING (they chat per connect).
-
-    Read before ``Settings`` so that a bad configuration is itself reported properly.
-    """
-    level = os.environ.get("TRACKHUB_LOG_LEVEL", "INFO").upper()
-    logging.basicConfig(
-        level=level if level in logging.getLevelNamesMapping() else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    """Read before ``Settings`` so that a bad configuration is itself reported properly."""
+    configure_logging(
+        os.environ.get("TRACKHUB_LOG_LEVEL", "INFO"),
+        "json" if os.environ.get("TRACKHUB_LOG_FORMAT", "").lower() == "json" else "text",
     )
-    if level != "DEBUG":
-        for noisy in ("kafka", "aiokafka"):
-            logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -131,6 +131,12 @@ def next_due_of(raw: bytes) -> tuple[int, datetime | None, float | None]:
     return data["partition"], (datetime.fromisoformat(due) if due else None), data.get("hold_until")
 
 
+def open_alert_types(raw: bytes) -> list[str]:
+    """The types of the alerts a stored shipment has open (for the open-alerts gauge)."""
+    alerts = json.loads(raw)["record"]["state"].get("open_alerts", {})
+    return [alert["type"] for alert in alerts.values()]
+
+
 # --- shipments --------------------------------------------------------------------------
 
 

@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import faust
 
-from hub import shipment_runner, topics
+from hub import metrics, shipment_runner, topics
 from hub.hub_agents import (
     PartitionClock,
     StoredRecord,
@@ -33,12 +33,16 @@ from hub.hub_agents import (
     inbox_step,
     load_stored,
     next_due_of,
+    open_alert_types,
 )
 from hub.hub_messages import InboxMessage, ResolveMessage
 from hub.kafka_clients import encode_key, encode_model
+from hub.log_setup import correlation
 from hub.resolve_step import Parked, oldest_parked, resolve_outputs
 from hub.scorecard import cards_value, shipment_cards
 from hub.settings import Settings
+from schemas.alerts import Alert
+from schemas.events import DeadLetter
 from schemas.shipments import ShipmentPlan
 
 log = logging.getLogger(__name__)
@@ -77,6 +81,7 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
     guard = app.publish_guard
     seller_topics: set[str] = set()
     records = RecordCache(max_entries=settings.hub_cache_shipments)
+    known_sources = frozenset(settings.effective_sources())
 
     async def send(
         topic: str, key: bytes | None, value: bytes, partition: int | None = None
@@ -135,6 +140,8 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
                     del parked[key]
             for topic, out_key, value in sends:
                 await send(topic, out_key, value)
+                if topic == topics.DLQ:
+                    _count_resolve_dead_letter(value, known_sources)
 
     @app.timer(interval=settings.hub_parking_sweep_s)
     async def sweep_parking() -> None:
@@ -195,8 +202,14 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
                 shares = cards_value(shipment_cards(updated.record.state))
                 if scorecard_shares.get(key) != shares:
                     scorecard_shares[key] = shares
+            if message.event is not None and not message.replayed and updated is not None:
+                received = message.event.received_at.timestamp()
+                metrics.PROCESSING_SECONDS.observe(max(0.0, time.time() - received))
             for topic, out_key, value in alert_sends(alerts):
                 await send(topic, out_key, value)
+            if alerts:
+                metrics.count_alert_transitions(alerts)
+                _log_alerts(alerts, message)
 
     @app.timer(interval=settings.hub_tick_interval_s)
     async def tick() -> None:
@@ -207,6 +220,7 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
         if clock.stale:
             _rebuild(clock, shipments, watermarks, set(mine))
         lagging = _lagging(app, settings)
+        metrics.ABSENCE_HELD_BACK.set(1 if lagging else 0)
         for partition in mine:
             watermark = clock.watermark(partition, lagging=lagging)
             if watermark is None:
@@ -220,6 +234,27 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         clock.stale = True
         records.clear()  # another worker may have changed what we held before
+
+
+def _log_alerts(alerts: list[Alert], message: InboxMessage) -> None:
+    """One line per transition, correlated with the webhook whose event caused it."""
+    event = message.event
+    with correlation(event.raw_id if event is not None else None):
+        for alert in alerts:
+            log.info(
+                "alert %s %s (%s) on %s",
+                alert.alert_id,
+                alert.state,
+                alert.type,
+                "event " + event.event_id if event is not None else f"{message.kind}",
+            )
+
+
+def _count_resolve_dead_letter(value: bytes, known_sources: frozenset[str]) -> None:
+    """A parked event nobody claimed, sent to the DLQ (rare: decoding it here is cheap)."""
+    letter = DeadLetter.model_validate_json(value)
+    source = metrics.bounded_source(letter.raw.source, known_sources)
+    metrics.DEAD_LETTERS.labels(source, letter.stage, letter.error_type).inc()
 
 
 class EventTimeMark:
@@ -282,11 +317,14 @@ def _rebuild(clock: PartitionClock, shipments: Any, watermarks: Any, mine: set[i
                 clock.saw(partition, datetime.fromisoformat(data["max_event_time"]))
             if data.get("explicit"):
                 clock.explicit[partition] = datetime.fromisoformat(data["explicit"])
+    open_alerts: Counter[str] = Counter()
     for key, value in shipments.items():
         partition, due, hold = next_due_of(value)
         if partition in mine:
             clock.schedule(partition, key.decode(), due)
             clock.hold(partition, key.decode(), hold)
+            open_alerts.update(open_alert_types(value))
+    metrics.set_open_alerts(open_alerts)
     clock.stale = False
     log.info("deadline index rebuilt for partitions %s", sorted(mine))
 

@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 class Normalized:
     events: list[TrackingEvent] = field(default_factory=list)
     dead_letter: DeadLetter | None = None
+    source: str = "unknown"  # the envelope's source (the sender's configured name)
 
 
 def normalize_record(
@@ -53,17 +54,22 @@ def normalize_envelope(
     """Run the envelope's connector; any failure becomes a dead letter with its reason."""
     try:
         connector = connector_for(raw.format)
-        return Normalized(events=connector.parse(raw))
+        return Normalized(events=connector.parse(raw), source=raw.source)
     except ConnectorError as exc:
         return Normalized(
-            dead_letter=_dead_letter(raw, now, str(exc), exc.error_type, exc.details, exc.path)
+            dead_letter=_dead_letter(raw, now, str(exc), exc.error_type, exc.details, exc.path),
+            source=raw.source,
         )
     except UnknownSourceError as exc:
-        return Normalized(dead_letter=_dead_letter(raw, now, str(exc), "UnknownSourceError"))
+        return Normalized(
+            dead_letter=_dead_letter(raw, now, str(exc), "UnknownSourceError"), source=raw.source
+        )
     except Exception as exc:  # a mapper bug: keep the payload, fix the mapper, replay
         log.exception("mapper %s crashed on envelope %s", raw.format, raw.envelope_id)
         reason = f"mapper {raw.format} crashed: {type(exc).__name__}"
-        return Normalized(dead_letter=_dead_letter(raw, now, reason, "MapperCrash"))
+        return Normalized(
+            dead_letter=_dead_letter(raw, now, reason, "MapperCrash"), source=raw.source
+        )
 
 
 def _dead_letter(

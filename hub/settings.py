@@ -172,6 +172,30 @@ class Settings(BaseSettings):
         default=10.0, gt=0, description="How long a webhook waits for Kafka before a 503."
     )
 
+    worker_http_host: str = Field(
+        default="127.0.0.1",
+        description="Where a worker serves /metrics, /healthz and /readyz (0.0.0.0 in a pod).",
+    )
+    worker_http_port: int = Field(
+        default=6066,
+        ge=0,
+        le=65535,
+        description="A worker's /metrics, /healthz and /readyz port (0: any free port; give "
+        "each worker on one host its own).",
+    )
+    metrics_sample_s: float = Field(
+        default=5.0,
+        gt=0,
+        description="How often a worker samples its consumer lag, uncommitted age and store "
+        "size for /metrics.",
+    )
+    log_format: str = Field(
+        default="text",
+        description="Log lines as 'text' (for people) or 'json' (one object per line, for "
+        "log pipelines).",
+        pattern="^(text|json)$",
+    )
+
     @field_validator("worker_roles")
     @classmethod
     def _known_roles(cls, value: str) -> str:

@@ -130,6 +130,7 @@ def main() -> None:
         | env
         | {
             "TRACKHUB_LOG_LEVEL": "WARNING",
+            "TRACKHUB_WORKER_HTTP_PORT": "0",
             "TRACKHUB_HUB_IDLE_AFTER_S": "0",
             "TRACKHUB_HUB_PLAN_GRACE_S": "0",
             "TRACKHUB_HUB_TICK_INTERVAL_S": "0.1",

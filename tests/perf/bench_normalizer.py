@@ -63,7 +63,11 @@ def _run_normalizer(env: dict[str, str], settings: Settings, expected: int) -> t
         [sys.executable, "-m", "hub.cli", "worker"],
         env=os.environ
         | env
-        | {"TRACKHUB_LOG_LEVEL": "WARNING", "TRACKHUB_WORKER_ROLES": "normalize"},
+        | {
+            "TRACKHUB_LOG_LEVEL": "WARNING",
+            "TRACKHUB_WORKER_ROLES": "normalize",
+            "TRACKHUB_WORKER_HTTP_PORT": "0",
+        },
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

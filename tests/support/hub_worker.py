@@ -20,7 +20,11 @@ from hub.settings import Settings
 def start_worker(cli_env: dict[str, str], **settings: str) -> subprocess.Popen:
     """``trackhub worker`` on the test broker. The wall clock never moves its watermarks
     (idle advance off): the tests' journeys happened months ago."""
-    env = cli_env | {"TRACKHUB_HUB_IDLE_AFTER_S": "0", "TRACKHUB_LOG_LEVEL": "WARNING"}
+    env = cli_env | {
+        "TRACKHUB_HUB_IDLE_AFTER_S": "0",
+        "TRACKHUB_LOG_LEVEL": "WARNING",
+        "TRACKHUB_WORKER_HTTP_PORT": "0",  # any free port: tests run several workers
+    }
     env |= {f"TRACKHUB_{name.upper()}": value for name, value in settings.items()}
     return subprocess.Popen(
         [sys.executable, "-m", "hub.cli", "worker"],

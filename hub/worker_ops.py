@@ -1,0 +1,133 @@
+"""What a worker tells its operators: /metrics, /healthz, /readyz and the sampled gauges.
+
+Declared on the faust app by ``hub.app``; the numbers come from the consumer faust runs
+(its assignment, log end offsets, read and committed offsets) and from the table
+directory. faust's own sensor has no lag figure, hence ``hub.consumer_lag``.
+
+Readiness: the worker is ready when its consumer has joined the group (not rebalancing),
+its tables are recovered, and no partition it owns has more unread messages than
+``TRACKHUB_HUB_MAX_LAG`` (the same threshold above which absence alerts are held back).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+import mode
+
+from hub import metrics
+from hub.consumer_lag import UncommittedAges, lag_of
+from hub.ops_http import Check, OpsServer
+from hub.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def declare_worker_ops(app: Any, settings: Settings) -> None:
+    group = app.conf.id
+    ages = UncommittedAges()
+    sampled: set[tuple[str, int]] = set()
+
+    async def readiness() -> list[Check]:
+        return worker_readiness(app, settings)
+
+    server = OpsServer(settings.worker_http_host, settings.worker_http_port, readiness)
+
+    @app.service
+    class WorkerOpsServer(mode.Service):
+        async def on_start(self) -> None:
+            await server.start()
+
+        async def on_stop(self) -> None:
+            await server.stop()
+
+    @app.timer(interval=settings.metrics_sample_s)
+    async def sample_worker_gauges() -> None:
+        sample_consumer(app, group, ages, sampled, time.time())
+        sample_store_sizes(Path(app.conf.tabledir))
+
+
+def worker_readiness(app: Any, settings: Settings) -> list[Check]:
+    checks = [Check("group", not app.rebalancing, "rebalancing" if app.rebalancing else "joined")]
+    recovery = getattr(app.tables, "recovery", None)
+    recovered = recovery is None or recovery.completed.is_set()
+    checks.append(Check("tables", recovered, "recovered" if recovered else "recovering"))
+    backlog = unread_backlog(app)
+    worst = max(backlog.values(), default=0)
+    checks.append(
+        Check(
+            "backlog",
+            worst <= settings.hub_max_lag,
+            f"largest unread backlog {worst} (threshold {settings.hub_max_lag})",
+        )
+    )
+    return checks
+
+
+def unread_backlog(app: Any) -> dict[Any, int]:
+    """Per assigned partition: messages on the log not yet read by this worker."""
+    consumer = app.consumer
+    result = {}
+    for tp in consumer.assignment():
+        log_end = consumer.highwater(tp)
+        if log_end is None:
+            continue
+        read = consumer._read_offset.get(tp)  # faust keeps no public read offset
+        result[tp] = max(0, log_end - (read + 1 if read is not None else 0))
+    return result
+
+
+def sample_consumer(
+    app: Any,
+    group: str,
+    ages: UncommittedAges,
+    sampled: set[tuple[str, int]],
+    now: float,
+) -> None:
+    """Lag and oldest-uncommitted age of every partition this worker owns; the series of
+    partitions it gave up are removed (another worker reports them now)."""
+    consumer = app.consumer
+    owned: set[tuple[str, int]] = set()
+    for tp in consumer.assignment():
+        log_end = consumer.highwater(tp)
+        if log_end is None:  # not fetched yet: no figure rather than a wrong one
+            continue
+        committed = consumer._committed_offset.get(tp)  # faust keeps no public one
+        labels = (group, tp.topic, str(tp.partition))
+        metrics.CONSUMER_LAG.labels(*labels).set(lag_of(log_end, committed))
+        age = ages.observe((tp.topic, tp.partition), now, log_end, committed)
+        metrics.OLDEST_UNCOMMITTED_AGE.labels(*labels).set(age)
+        owned.add((tp.topic, tp.partition))
+    for topic, partition in sampled - owned:
+        ages.forget((topic, partition))
+        for gauge in (metrics.CONSUMER_LAG, metrics.OLDEST_UNCOMMITTED_AGE):
+            with contextlib.suppress(KeyError):
+                gauge.remove(group, topic, str(partition))
+    sampled.clear()
+    sampled.update(owned)
+
+
+def sample_store_sizes(table_dir: Path) -> None:
+    """Bytes on disk per table (``<table>-<partition>.db`` directories of rocksdb)."""
+    sizes: dict[str, int] = {}
+    if table_dir.is_dir():
+        for db in table_dir.glob("*.db"):
+            table = db.name.removesuffix(".db").rpartition("-")[0] or db.name
+            sizes[table] = sizes.get(table, 0) + _tree_bytes(db)
+    for table, size in sizes.items():
+        metrics.STATE_STORE_BYTES.labels(table).set(size)
+
+
+def _tree_bytes(path: Path) -> int:
+    total = 0
+    for item in path.rglob("*"):
+        try:
+            if item.is_file():
+                total += item.stat().st_size
+        except OSError:  # rocksdb removed it between the listing and the stat
+            continue
+    return total
