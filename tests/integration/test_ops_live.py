@@ -19,6 +19,7 @@ import pytest
 
 from hub.settings import PROJECT_ROOT
 from tests.conftest import _free_port
+from tests.deploy.test_grafana_dashboard import dashboard_queries
 from tests.integration.test_gateway import NATIVE_BODY
 from tests.support.hub_worker import start_worker, stop_worker
 from tests.support.prom import sample_names, sample_value
@@ -146,6 +147,12 @@ def test_worker_probes_and_a_live_prometheus_scrape(
         normalized = query(f'trackhub_events_normalized_total{{source="{SOURCE}"}}')
         assert normalized and float(normalized[0]["value"][1]) >= 1
         assert query("trackhub_consumer_lag_messages")
+
+        # the dashboard's queries parse and evaluate (Grafana's interval variable as 1m)
+        for expr in dashboard_queries():
+            live = expr.replace("$__rate_interval", "1m")
+            status, body = _get(f"{api}/query?query={urllib.parse.quote(live)}")
+            assert status == 200 and json.loads(body)["status"] == "success", (expr, body)
 
         # our rule files loaded and evaluate without errors against live data
         body = _get(f"{api}/rules")[1]
