@@ -126,15 +126,22 @@ def load_stored(raw: bytes | None) -> StoredRecord | None:
 
 def next_due_of(raw: bytes) -> tuple[int, datetime | None, float | None]:
     """(partition, next event-time deadline, wall-time hold) of a stored shipment."""
+    partition, due, hold, _ = stored_summary(raw)
+    return partition, due, hold
+
+
+def stored_summary(raw: bytes) -> tuple[int, datetime | None, float | None, list[str]]:
+    """What a rebuild needs of a stored shipment, from one parse: its partition, next
+    event-time deadline, wall-time hold, and the types of its open alerts."""
     data = json.loads(raw)
     due = data.get("next_due")
-    return data["partition"], (datetime.fromisoformat(due) if due else None), data.get("hold_until")
-
-
-def open_alert_types(raw: bytes) -> list[str]:
-    """The types of the alerts a stored shipment has open (for the open-alerts gauge)."""
-    alerts = json.loads(raw)["record"]["state"].get("open_alerts", {})
-    return [alert["type"] for alert in alerts.values()]
+    alerts = data["record"]["state"].get("open_alerts", {})
+    return (
+        data["partition"],
+        datetime.fromisoformat(due) if due else None,
+        data.get("hold_until"),
+        [alert["type"] for alert in alerts.values()],
+    )
 
 
 # --- shipments --------------------------------------------------------------------------

@@ -32,8 +32,7 @@ from hub.hub_agents import (
     event_time_of,
     inbox_step,
     load_stored,
-    next_due_of,
-    open_alert_types,
+    stored_summary,
 )
 from hub.hub_messages import InboxMessage, ResolveMessage
 from hub.kafka_clients import encode_key, encode_model
@@ -319,11 +318,11 @@ def _rebuild(clock: PartitionClock, shipments: Any, watermarks: Any, mine: set[i
                 clock.explicit[partition] = datetime.fromisoformat(data["explicit"])
     open_alerts: Counter[str] = Counter()
     for key, value in shipments.items():
-        partition, due, hold = next_due_of(value)
+        partition, due, hold, alert_types = stored_summary(value)
         if partition in mine:
             clock.schedule(partition, key.decode(), due)
             clock.hold(partition, key.decode(), hold)
-            open_alerts.update(open_alert_types(value))
+            open_alerts.update(alert_types)
     metrics.set_open_alerts(open_alerts)
     clock.stale = False
     log.info("deadline index rebuilt for partitions %s", sorted(mine))

@@ -19,7 +19,7 @@ from typing import Any
 
 import mode
 
-from hub import metrics
+from hub import metrics, topics
 from hub.consumer_lag import UncommittedAges, lag_of
 from hub.ops_http import Check, OpsServer
 from hub.settings import Settings
@@ -27,8 +27,20 @@ from hub.settings import Settings
 log = logging.getLogger(__name__)
 
 
+def input_topics(settings: Settings) -> frozenset[str]:
+    """The topics a worker's agents read and commit (not the tables' changelogs, which
+    faust reads for recovery without committing)."""
+    names = set()
+    if "normalize" in settings.roles:
+        names.add(topics.RAW)
+    if "hub" in settings.roles:
+        names |= {topics.SHIPMENTS, topics.EVENTS, topics.RESOLVE, topics.SHIPMENTS_INBOX}
+    return frozenset(names)
+
+
 def declare_worker_ops(app: Any, settings: Settings) -> None:
     group = app.conf.id
+    inputs = input_topics(settings)
     ages = UncommittedAges()
     sampled: set[tuple[str, int]] = set()
 
@@ -47,7 +59,7 @@ def declare_worker_ops(app: Any, settings: Settings) -> None:
 
     @app.timer(interval=settings.metrics_sample_s)
     async def sample_worker_gauges() -> None:
-        sample_consumer(app, group, ages, sampled, time.time())
+        sample_consumer(app, group, inputs, ages, sampled, time.time())
         sample_store_sizes(Path(app.conf.tabledir))
 
 
@@ -56,7 +68,7 @@ def worker_readiness(app: Any, settings: Settings) -> list[Check]:
     recovery = getattr(app.tables, "recovery", None)
     recovered = recovery is None or recovery.completed.is_set()
     checks.append(Check("tables", recovered, "recovered" if recovered else "recovering"))
-    backlog = unread_backlog(app)
+    backlog = unread_backlog(app, input_topics(settings))
     worst = max(backlog.values(), default=0)
     checks.append(
         Check(
@@ -68,11 +80,13 @@ def worker_readiness(app: Any, settings: Settings) -> list[Check]:
     return checks
 
 
-def unread_backlog(app: Any) -> dict[Any, int]:
-    """Per assigned partition: messages on the log not yet read by this worker."""
+def unread_backlog(app: Any, inputs: frozenset[str]) -> dict[Any, int]:
+    """Per assigned partition of ``inputs``: messages on the log not yet read."""
     consumer = app.consumer
     result = {}
     for tp in consumer.assignment():
+        if tp.topic not in inputs:
+            continue
         log_end = consumer.highwater(tp)
         if log_end is None:
             continue
@@ -84,6 +98,7 @@ def unread_backlog(app: Any) -> dict[Any, int]:
 def sample_consumer(
     app: Any,
     group: str,
+    inputs: frozenset[str],
     ages: UncommittedAges,
     sampled: set[tuple[str, int]],
     now: float,
@@ -93,6 +108,8 @@ def sample_consumer(
     consumer = app.consumer
     owned: set[tuple[str, int]] = set()
     for tp in consumer.assignment():
+        if tp.topic not in inputs:
+            continue
         log_end = consumer.highwater(tp)
         if log_end is None:  # not fetched yet: no figure rather than a wrong one
             continue
