@@ -50,6 +50,9 @@ class PartitionClock:
     due: dict[int, list[tuple[datetime, str]]] = field(default_factory=dict)
     held: dict[int, dict[str, float]] = field(default_factory=dict)  # shipment -> wall time
     stale: bool = True  # heaps must be rebuilt (start, rebalance)
+    # monotonic time the worker was last behind (or got partitions): idleness counts from
+    # then, so the last messages of a backlog (and their hops) land before wall time moves
+    caught_up_at: float = 0.0
 
     def saw(self, partition: int, event_time: datetime | None) -> bool:
         """Note a fresh event (activity); True when it moved the latest event time."""
@@ -67,10 +70,16 @@ class PartitionClock:
             marks.append(latest - self.lateness)
         if (moved := self.explicit.get(partition)) is not None:
             marks.append(moved)
-        idle_for = self.monotonic() - self.last_message.get(partition, 0.0)
+        quiet_since = max(self.last_message.get(partition, 0.0), self.caught_up_at)
+        idle_for = self.monotonic() - quiet_since
         if self.idle_after_s > 0 and idle_for >= self.idle_after_s and not lagging:
             marks.append(self.wall_clock() - self.lateness)
         return max(marks, default=None)
+
+    def behind(self) -> None:
+        """The worker is behind now, or has just been given partitions it has not read
+        yet: no partition follows wall time until it has been idle since."""
+        self.caught_up_at = self.monotonic()
 
     def schedule(self, partition: int, shipment_id: str, moment: datetime | None) -> None:
         if moment is not None:

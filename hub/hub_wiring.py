@@ -220,6 +220,8 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
             _rebuild(clock, shipments, watermarks, set(mine))
         lagging = _lagging(app, settings)
         metrics.ABSENCE_HELD_BACK.set(1 if lagging else 0)
+        if lagging:
+            clock.behind()
         for partition in mine:
             watermark = clock.watermark(partition, lagging=lagging)
             if watermark is None:

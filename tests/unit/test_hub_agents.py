@@ -240,6 +240,28 @@ def test_partition_clock_watermark_explicit_idle_and_lag() -> None:
     assert clock.pop_released(1, 9.0) == [] and clock.pop_released(1, 10.0) == ["SHP-C"]
 
 
+def test_wall_time_waits_until_the_worker_has_been_caught_up_for_the_idle_time() -> None:
+    """Regression: once the backlog fell under the threshold, an idle partition followed
+    wall time at once, before the backlog's last messages (and their resolve hops)
+    reached their shipments: the held-back lag test saw a false stall."""
+    wall = [datetime(2026, 11, 25, tzinfo=UTC)]
+    mono = [100.0]
+    clock = PartitionClock(
+        lateness=timedelta(minutes=10),
+        idle_after_s=30,
+        wall_clock=lambda: wall[0],
+        monotonic=lambda: mono[0],
+    )
+    clock.saw(0, T0)  # at 100 s
+    clock.behind()  # still behind at 100 s
+    mono[0] = 125.0
+    clock.behind()  # behind again at 125 s; caught up after that
+    mono[0] = 140.0  # idle 40 s since its last event, but only 15 s since caught up
+    assert clock.watermark(0) == T0 - timedelta(minutes=10)
+    mono[0] = 156.0  # 31 s since caught up: wall time now
+    assert clock.watermark(0) == wall[0] - timedelta(minutes=10)
+
+
 def test_seller_topic_names_are_legal() -> None:
     assert safe_topic_part("seller-42") == "seller-42"
     assert safe_topic_part("amazon:EU/1") == "amazon_EU_1"
