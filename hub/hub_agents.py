@@ -133,12 +133,6 @@ def load_stored(raw: bytes | None) -> StoredRecord | None:
     return StoredRecord(data["partition"], record, data.get("hold_until"))
 
 
-def next_due_of(raw: bytes) -> tuple[int, datetime | None, float | None]:
-    """(partition, next event-time deadline, wall-time hold) of a stored shipment."""
-    partition, due, hold, _ = stored_summary(raw)
-    return partition, due, hold
-
-
 def stored_summary(raw: bytes) -> tuple[int, datetime | None, float | None, list[str]]:
     """What a rebuild needs of a stored shipment, from one parse: its partition, next
     event-time deadline, wall-time hold, and the types of its open alerts."""

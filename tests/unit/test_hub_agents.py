@@ -10,8 +10,8 @@ from hub.hub_agents import (
     StoredRecord,
     inbox_step,
     load_stored,
-    next_due_of,
     safe_topic_part,
+    stored_summary,
 )
 from hub.hub_messages import InboxMessage, ResolveMessage
 from hub.resolve_step import MAX_PARKED_PER_IDENTIFIER, Parked, oldest_parked
@@ -208,20 +208,25 @@ def test_stored_record_round_trip_keeps_partition_due_and_hold() -> None:
     raw = stored.dumps(shipment_runner.next_due(stored.record))
     again = load_stored(raw)
     assert isinstance(again, StoredRecord) and again.record == stored.record
-    partition, due, hold = next_due_of(raw)
-    assert (partition, hold) == (3, 6.0)
+    partition, due, hold, alert_types = stored_summary(raw)
+    assert (partition, hold, alert_types) == (3, 6.0, [])
     assert due == make_plan().registered_at
 
 
-def test_partition_clock_watermark_explicit_idle_and_lag() -> None:
-    wall = [datetime(2026, 11, 25, tzinfo=UTC)]
-    mono = [0.0]
-    clock = PartitionClock(
+def _clock(wall: list[datetime], mono: list[float]) -> PartitionClock:
+    """A clock whose wall and monotonic times the test moves (10 min lateness, 30 s idle)."""
+    return PartitionClock(
         lateness=timedelta(minutes=10),
         idle_after_s=30,
         wall_clock=lambda: wall[0],
         monotonic=lambda: mono[0],
     )
+
+
+def test_partition_clock_watermark_explicit_idle_and_lag() -> None:
+    wall = [datetime(2026, 11, 25, tzinfo=UTC)]
+    mono = [0.0]
+    clock = _clock(wall, mono)
     assert clock.watermark(0) is None  # nothing seen, not idle long enough
     assert clock.saw(0, T0) is True
     assert clock.saw(0, T0 - timedelta(hours=1)) is False  # older: the mark stays
@@ -246,12 +251,7 @@ def test_wall_time_waits_until_the_worker_has_been_caught_up_for_the_idle_time()
     reached their shipments: the held-back lag test saw a false stall."""
     wall = [datetime(2026, 11, 25, tzinfo=UTC)]
     mono = [100.0]
-    clock = PartitionClock(
-        lateness=timedelta(minutes=10),
-        idle_after_s=30,
-        wall_clock=lambda: wall[0],
-        monotonic=lambda: mono[0],
-    )
+    clock = _clock(wall, mono)
     clock.saw(0, T0)  # at 100 s
     clock.behind()  # still behind at 100 s
     mono[0] = 125.0
