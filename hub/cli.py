@@ -26,6 +26,7 @@ from hub.cli_data import (
     cmd_scorecard,
     cmd_sources,
 )
+from hub.cli_sellers import add_seller_commands
 from hub.cli_services import (
     cmd_gateway,
     cmd_kafka_down,
@@ -175,6 +176,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="stop the local broker (clean shutdown, then kill after a timeout)",
         description="Stop the local broker; harmless when it is not running.",
     ).set_defaults(handler=cmd_kafka_down)
+
+    add_seller_commands(commands)
 
     schema = commands.add_parser(
         "schema",

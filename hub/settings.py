@@ -196,6 +196,76 @@ class Settings(BaseSettings):
         pattern="^(text|json)$",
     )
 
+    api_host: str = Field(default="127.0.0.1", description="Seller API listen address.")
+    api_port: int = Field(default=8081, ge=0, le=65535, description="Seller API port.")
+    api_max_body_bytes: int = Field(
+        default=256 * 1024,
+        ge=1024,
+        description="Largest request body the seller API reads (a plan with every leg, "
+        "many identifiers and handoffs is under 32 KiB).",
+    )
+    api_rate_per_s: float = Field(
+        default=20.0, gt=0, description="Requests per second allowed per API key (sustained)."
+    )
+    api_rate_burst: int = Field(
+        default=100, ge=1, description="Requests an API key may make at once before 429."
+    )
+    api_sse_heartbeat_s: float = Field(
+        default=15.0, gt=0, description="Seconds between SSE heartbeat comments."
+    )
+    api_db: Path | None = Field(
+        default=None,
+        description="SQLite file of the API's read model (default <state_dir>/api/read.db); "
+        "a cache rebuilt from Kafka when deleted.",
+    )
+    delivery_http_host: str = Field(
+        default="127.0.0.1", description="Delivery process /metrics, /healthz, /readyz address."
+    )
+    delivery_http_port: int = Field(
+        default=6067, ge=0, le=65535, description="Delivery process ops port (0: any free)."
+    )
+    delivery_db: Path | None = Field(
+        default=None,
+        description="SQLite file of the durable delivery queue (default "
+        "<state_dir>/delivery/queue.db).",
+    )
+    delivery_retry_schedule_s: list[float] = Field(
+        default=[5, 300, 1800, 7200, 18000, 36000, 36000],
+        min_length=1,
+        description="Pause before each retry of a failed webhook delivery (JSON list); a "
+        "delivery is given up after the last one.",
+    )
+    delivery_jitter: float = Field(
+        default=0.2, ge=0, le=1, description="Each pause is randomized by +/- this fraction."
+    )
+    delivery_timeout_s: float = Field(
+        default=10.0, gt=0, le=60, description="Total time allowed for one delivery attempt."
+    )
+    delivery_disable_after_s: float = Field(
+        default=5 * 86400,
+        gt=0,
+        description="A subscription failing without a single success for this long is "
+        "disabled (reason shown in the API).",
+    )
+    delivery_concurrency: int = Field(
+        default=64, ge=1, description="Delivery attempts in flight at once, all endpoints."
+    )
+    delivery_per_endpoint: int = Field(
+        default=4,
+        ge=1,
+        description="Attempts in flight at once per subscription, so a hung endpoint "
+        "holds only its own slots.",
+    )
+    delivery_allow_http: bool = Field(
+        default=False,
+        description="Development only: accept http:// subscription URLs.",
+    )
+    delivery_allow_networks: list[str] = Field(
+        default_factory=list,
+        description="Development only: CIDRs exempt from the SSRF guard (e.g. "
+        '["127.0.0.0/8"] for a receiver on this machine).',
+    )
+
     @field_validator("worker_roles")
     @classmethod
     def _known_roles(cls, value: str) -> str:

@@ -16,6 +16,9 @@ DLQ = "tracking.dlq.v1"
 SHIPMENTS = "shipments.v1"
 ALERTS = "alerts.v1"
 SELLER_ALERTS_PREFIX = "alerts.seller."
+SELLERS = "sellers.v1"
+API_KEYS = "api-keys.v1"
+SUBSCRIPTIONS = "subscriptions.v1"
 # internal to the hub's workers
 RESOLVE = "hub.resolve.v1"
 SHIPMENTS_INBOX = "hub.shipments-inbox.v1"
@@ -128,6 +131,21 @@ def declared_topics(settings: Settings) -> list[TopicSpec]:
             key="shipment_id",
             value="InboxMessage (hub internal)",
             configs={**common, "cleanup.policy": "delete", "retention.ms": str(7 * 86_400_000)},
+        ),
+        *(
+            TopicSpec(
+                name,
+                1,  # a few thousand small records, read whole by every API/delivery process
+                rf,
+                key=key,
+                value=value,
+                configs={**common, "cleanup.policy": "compact", "min.compaction.lag.ms": "60000"},
+            )
+            for name, key, value in (
+                (SELLERS, "seller_id", "Seller"),
+                (API_KEYS, "key_id", "ApiKey"),
+                (SUBSCRIPTIONS, "subscription_id", "Subscription"),
+            )
         ),
         # Created here, before any worker starts, rather than by faust at start-up: a
         # worker whose consumer has not yet seen a changelog topic's metadata crashes its
