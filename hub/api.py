@@ -505,7 +505,7 @@ OPERATIONS: tuple[Operation, ...] = (
         "/v1/alerts/stream",
         "streamAlerts",
         "Server-Sent Events of your alert states (event 'alert', data: an Alert); "
-        "send Last-Event-ID to resume",
+        "send Last-Event-ID to resume after that event, or 0 to replay all retained",
         stream_alerts,
         {200: None},
         stream=True,

@@ -76,7 +76,7 @@ def openapi_document(operations: tuple[Operation, ...]) -> dict[str, Any]:
                     "in": "header",
                     "required": False,
                     "description": "Resume after this event id",
-                    "schema": {"type": "string", "pattern": r"^\d+-\d+$"},
+                    "schema": {"type": "string", "pattern": r"^(0|\d+-\d+)$"},
                 }
             )
         responses: dict[str, Any] = {}

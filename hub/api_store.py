@@ -76,6 +76,9 @@ class StreamPosition:
 
     @classmethod
     def parse(cls, text: str) -> StreamPosition | None:
+        """An id this API sent, or ``0``: before everything still retained."""
+        if text.strip() == "0":
+            return cls(-1, -1)
         head, sep, tail = text.strip().partition("-")
         if not sep or not head.isdigit() or not tail.isdigit():
             return None
