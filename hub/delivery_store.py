@@ -15,9 +15,13 @@ middle of one retries it after the restart (receivers deduplicate by ``webhook-i
 Per subscription the store also keeps ``failing_since``: the time of the first failure
 after its last success, from which the disable-after rule counts.
 
-Commits are synchronous (``synchronous=FULL``): when ``enqueue`` returns, the jobs are
-on disk, and only then does the caller commit its Kafka offsets. Each thread opens its
-own ``DeliveryStore`` (SQLite connections stay in the thread that made them).
+Each thread opens its own ``DeliveryStore`` (SQLite connections stay in the thread that
+made them). The ingest thread's commits are synchronous (``synchronous=FULL``): when
+``enqueue`` returns the jobs are on disk, and only then are Kafka offsets committed. The
+event loop's connection (attempt results) uses ``synchronous=NORMAL``: safe against a
+process crash, and what a power cut may lose is at most a mark of a finished attempt, so
+a webhook is sent again under the same ``webhook-id`` (at-least-once allows it) or a
+retry comes early; no fsync per attempt blocks the loop.
 Times are Unix seconds (wall clock: they outlive the process).
 """
 
@@ -106,11 +110,11 @@ _IS_HEAD = """
 
 
 class DeliveryStore:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, sync_every_commit: bool = True) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(f"PRAGMA synchronous={'FULL' if sync_every_commit else 'NORMAL'}")
         self._db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         self._db.executescript(SCHEMA)
 

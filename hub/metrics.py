@@ -7,8 +7,8 @@ a metric is declared here but recorded nowhere.
 Conventions (Prometheus): ``trackhub_`` prefix, base units (seconds, bytes), ``_total``
 counters (prometheus-client adds the suffix to the name given), and label values drawn
 from small fixed sets: a source name from the settings, an enum value, a partition
-number. Never a tracking number, shipment id or seller id: those are unbounded and
-personal.
+number. Never a tracking number, shipment id, seller id, subscription id or URL: those
+are unbounded and personal.
 """
 
 from __future__ import annotations
@@ -107,6 +107,44 @@ STATE_STORE_BYTES = Gauge(
     "trackhub_state_store_bytes",
     "On-disk size of this worker's table stores, by table.",
     ["table"],
+)
+
+
+# --- outbound delivery (trackhub deliver) -------------------------------------------------
+
+# Alert published -> delivered: under a second when healthy, up to the retry schedule's
+# last pause (10 hours) and beyond for an endpoint that was down.
+DELIVERY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 7200, 36000, 172800)
+
+WEBHOOK_DELIVERIES = Counter(
+    "trackhub_webhook_deliveries",
+    "Outbound webhook delivery attempts to sellers' subscriptions, by outcome.",
+    ["outcome"],
+)
+WEBHOOK_DELIVERY_LATENCY = Histogram(
+    "trackhub_webhook_delivery_latency_seconds",
+    "Time from an alert's publication on alerts.v1 to its successful delivery to a "
+    "subscription, retries included.",
+    buckets=DELIVERY_BUCKETS,
+)
+WEBHOOK_DELIVERIES_PENDING = Gauge(
+    "trackhub_webhook_deliveries_pending",
+    "Alert deliveries waiting in the durable queue: due, retrying, or behind an earlier "
+    "state of the same shipment.",
+)
+WEBHOOK_RETRIES_PENDING = Gauge(
+    "trackhub_webhook_retries_pending",
+    "Pending alert deliveries that failed at least once and wait for their next attempt.",
+)
+SUBSCRIPTIONS_DISABLED = Counter(
+    "trackhub_subscriptions_disabled",
+    "Subscriptions the delivery process disabled, by reason.",
+    ["reason"],
+)
+WEBHOOK_DELIVERIES_DROPPED = Counter(
+    "trackhub_webhook_delivery_dropped",
+    "Alert deliveries abandoned without a success, by reason.",
+    ["reason"],
 )
 
 
