@@ -112,7 +112,8 @@ async def error_middleware(
         )
     except web.HTTPException as exc:  # aiohttp's own: 404 no route, 405, 413 body too large
         code = exc.reason.lower().replace(" ", "_")
-        response = _error(request_id, exc.status, code, exc.reason)
+        allow = {"Allow": exc.headers["Allow"]} if "Allow" in exc.headers else None
+        response = _error(request_id, exc.status, code, exc.reason, allow)
     except Exception:
         log.exception("internal error (request %s)", request_id)
         response = _error(request_id, 500, "internal_error", "internal error")
@@ -424,6 +425,7 @@ class QueryParam:
     description: str
     enum: tuple[str, ...] | None = None
     integer: bool = False
+    pattern: str | None = None
 
 
 @dataclass(frozen=True)
@@ -440,11 +442,13 @@ class Operation:
     query: tuple[QueryParam, ...] = ()
     stream: bool = False
     errors: tuple[int, ...] = field(default=(400, 401, 429))
+    # OpenAPI links: response status -> (operation id, path parameter, runtime expression)
+    links: tuple[tuple[int, str, str, str], ...] = ()
 
 
 PAGING = (
     QueryParam("limit", f"Page size, 1 to {MAX_PAGE} (default 50)", integer=True),
-    QueryParam("cursor", "The next_cursor of the previous page"),
+    QueryParam("cursor", "The next_cursor of the previous page", pattern=r"^[A-Za-z0-9_-]+$"),
 )
 OPERATIONS: tuple[Operation, ...] = (
     Operation(
@@ -456,6 +460,10 @@ OPERATIONS: tuple[Operation, ...] = (
         {201: RegisterResult, 200: RegisterResult},
         request=ShipmentPlan,
         errors=(400, 401, 409, 413, 415, 422, 429, 503),
+        links=(
+            (201, "getShipment", "shipment_id", "$response.body#/shipment_id"),
+            (200, "getShipment", "shipment_id", "$response.body#/shipment_id"),
+        ),
     ),
     Operation(
         "GET",
@@ -528,6 +536,10 @@ OPERATIONS: tuple[Operation, ...] = (
         {201: SubscriptionCreated},
         request=SubscriptionRequest,
         errors=(400, 401, 413, 415, 422, 429, 503),
+        links=(
+            (201, "getSubscription", "subscription_id", "$response.body#/subscription_id"),
+            (201, "deleteSubscription", "subscription_id", "$response.body#/subscription_id"),
+        ),
     ),
     Operation(
         "GET",

@@ -60,6 +60,8 @@ def openapi_document(operations: tuple[Operation, ...]) -> dict[str, Any]:
             )
             if q.enum:
                 schema["enum"] = list(q.enum)
+            if q.pattern:
+                schema["pattern"] = q.pattern
             parameters.append(
                 {
                     "name": q.name,
@@ -95,6 +97,11 @@ def openapi_document(operations: tuple[Operation, ...]) -> dict[str, Any]:
                     else model.__name__,
                     "content": {"application/json": {"schema": refs[(model, "serialization")]}},
                 }
+        for status, target, parameter, expression in op.links:
+            responses[str(status)].setdefault("links", {})[target] = {
+                "operationId": target,
+                "parameters": {parameter: expression},
+            }
         for status in op.errors:
             responses[str(status)] = {
                 "description": ERROR_TEXT[status],
