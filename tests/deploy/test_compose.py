@@ -69,7 +69,7 @@ def test_three_kafka_brokers_in_one_kraft_quorum() -> None:
 def test_hub_services_use_only_real_settings() -> None:
     services = compose()["services"]
     known = {f"TRACKHUB_{name.upper()}" for name in Settings.model_fields}
-    for name in ("gateway", "worker-1", "worker-2"):
+    for name in ("gateway", "worker-1", "worker-2", "delivery"):
         service = services[name]
         for variable in service["environment"]:
             assert variable in known, f"{name}: {variable} is no setting"
