@@ -82,9 +82,15 @@ def kafka_settings(kafka_env: dict[str, str]) -> Settings:
     return Settings(**_settings_fields(kafka_env))
 
 
-@pytest.fixture
-def cli_env(kafka_env: dict[str, str]) -> dict[str, str]:
-    """The environment for a ``trackhub`` subprocess aimed at the test broker."""
+def subprocess_env(kafka_env: dict[str, str]) -> dict[str, str]:
+    """The environment for a ``trackhub`` subprocess aimed at the test broker: this
+    one's, without any TRACKHUB_* of the caller's, plus the broker's."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKHUB_")}
     env.update(kafka_env)
     return env
+
+
+@pytest.fixture
+def cli_env(kafka_env: dict[str, str]) -> dict[str, str]:
+    """The environment for a ``trackhub`` subprocess aimed at the test broker."""
+    return subprocess_env(kafka_env)

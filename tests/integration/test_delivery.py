@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -25,6 +24,7 @@ from hub.seller_records import publish_records, read_records
 from hub.settings import Settings
 from schemas.alerts import Alert
 from schemas.sellers import Subscription, new_subscription_id, new_subscription_secret
+from tests.conftest import subprocess_env
 from tests.factories import make_alert
 from tests.support.delivery_process import DeliveryProcess
 from tests.support.prom import sample_value
@@ -85,9 +85,8 @@ async def disabled_record(settings: Settings, subscription_id: str) -> Subscript
 
 @pytest.fixture(scope="module")
 def delivery_env(kafka_env: dict[str, str]) -> dict[str, str]:
-    """Like ``cli_env``, for processes shared by several tests."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRACKHUB_")}
-    return env | kafka_env
+    """``cli_env`` for processes shared by several tests."""
+    return subprocess_env(kafka_env)
 
 
 @pytest.fixture

@@ -13,6 +13,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.support.hub_worker import stop_worker
+
 PORT_LINE = re.compile(r"delivery ops on http://[^:]+:(\d+)")
 # fast retries for tests; everything on loopback is allowed unless a test says otherwise
 TEST_SETTINGS = {
@@ -77,15 +79,10 @@ class DeliveryProcess:
         return page
 
     def stop(self, timeout_s: float = 30) -> int:
-        """SIGTERM (the clean stop); returns the exit code. SIGKILL if it hangs."""
+        """SIGTERM (the clean stop), SIGKILL if it hangs; returns the exit code (0 after
+        a clean stop, -9 when it had to be killed)."""
         assert self.process is not None
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                self.kill()
-                raise AssertionError("trackhub deliver did not stop on SIGTERM") from None
+        stop_worker(self.process, timeout_s)
         self.port = 0
         return self.process.returncode
 
