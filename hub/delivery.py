@@ -129,7 +129,7 @@ class DeliveryService:
             self._settings,
             self._directory,
             self._threads_stop,
-            on_change=lambda sid, rec: loop.call_soon_threadsafe(self._subscription_changed, sid),
+            on_change=lambda sid: loop.call_soon_threadsafe(self._subscription_changed, sid),
             on_fatal=on_fatal,
         )
         self._ingest = AlertIngest(
@@ -178,12 +178,11 @@ class DeliveryService:
         """Start every due head that fits under the global and per-subscription caps."""
         cap = self._settings.delivery_per_endpoint
         while (free := self._settings.delivery_concurrency - len(self._in_flight)) > 0:
-            saturated = [s for s, n in self._per_subscription.items() if n >= cap]
             jobs = self._store.due(
                 self._clock(),
                 free,
                 exclude_seqs=list(self._in_flight),
-                exclude_subscriptions=saturated,
+                exclude_subscriptions=self._saturated(),
             )
             for job in jobs:
                 if self._per_subscription.get(job.subscription_id, 0) < cap:
@@ -194,14 +193,17 @@ class DeliveryService:
     def _idle_time(self) -> float:
         if len(self._in_flight) >= self._settings.delivery_concurrency:
             return IDLE_WAIT_S  # a finishing attempt wakes us
-        cap = self._settings.delivery_per_endpoint
         next_at = self._store.next_due_at(
-            exclude_seqs=list(self._in_flight),
-            exclude_subscriptions=[s for s, n in self._per_subscription.items() if n >= cap],
+            exclude_seqs=list(self._in_flight), exclude_subscriptions=self._saturated()
         )
         if next_at is None:
             return IDLE_WAIT_S
         return min(IDLE_WAIT_S, max(0.0, next_at - self._clock()))
+
+    def _saturated(self) -> list[str]:
+        """Subscriptions with all their slots (TRACKHUB_DELIVERY_PER_ENDPOINT) in flight."""
+        cap = self._settings.delivery_per_endpoint
+        return [sub for sub, n in self._per_subscription.items() if n >= cap]
 
     def _start(self, job: Job) -> None:
         self._per_subscription[job.subscription_id] = (

@@ -59,7 +59,7 @@ MAX_POLL_RECORDS = 500
 SESSION_TIMEOUT_MS = 10_000
 HEARTBEAT_INTERVAL_MS = 3_000
 
-SubscriptionChange = Callable[[str, Subscription | None], None]
+SubscriptionChange = Callable[[str], None]  # called with the subscription id
 
 
 def matching_subscriptions(
@@ -193,7 +193,7 @@ class SubscriptionFollower(threading.Thread):
                 return
         self._directory.put(subscription_id, record)
         if self._directory.caught_up.is_set():
-            self._on_change(subscription_id, record)
+            self._on_change(subscription_id)
 
 
 def subscription_partitions(consumer: KafkaConsumer) -> list[TopicPartition]:
