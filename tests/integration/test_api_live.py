@@ -1,9 +1,11 @@
 """The seller API on the real broker, end to end.
 
-A seller is created with the CLI, registers a plan through the API, a forwarder's events
-arrive through the signed gateway, a hub worker raises a stall and then resolves it, and
-the seller receives both states by Server-Sent Events (resuming after ``Last-Event-ID``
-with nothing missed or repeated), on ``alerts.seller.<id>``, and in the API's lists.
+A seller is created with the CLI, registers a plan and a webhook subscription through the
+API, a forwarder's events arrive through the signed gateway, a hub worker raises a stall
+and then resolves it, and the seller receives both states by Server-Sent Events (resuming
+after ``Last-Event-ID`` with nothing missed or repeated), as signed Standard Webhooks from
+``trackhub deliver`` to a receiver the test runs, on ``alerts.seller.<id>``, and in the
+API's lists.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Any
 import pytest
 import pytest_asyncio
 from aiohttp.test_utils import TestClient, TestServer
+from standardwebhooks import Webhook
 
 from connectors.gateway import create_gateway_app
 from hub import topics
@@ -29,9 +32,11 @@ from hub.settings import Settings
 from schemas.alerts import Alert
 from tests.factories import make_plan
 from tests.integration.test_gateway import _gateway_settings
+from tests.support.delivery_process import DeliveryProcess
 from tests.support.hub_worker import start_worker, stop_worker
 from tests.support.kafka_reading import read_since
 from tests.support.signing import standard_webhook_headers
+from tests.support.webhook_receiver import WebhookReceiver, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -125,8 +130,8 @@ def _native(hawb: str, milestone: str, at: datetime, n: int) -> bytes:
     ).encode()
 
 
-async def test_plan_events_alert_reach_the_seller_by_sse_topic_and_lists(
-    kafka_settings: Settings, cli_env: dict[str, str], api: TestClient
+async def test_plan_events_alert_reach_the_seller_by_sse_webhook_topic_and_lists(
+    kafka_settings: Settings, cli_env: dict[str, str], api: TestClient, tmp_path: Path
 ) -> None:
     suffix = f"{int(time.time() * 1000) % 10**8:08d}"
     seller = f"seller-e2e-{suffix}"
@@ -164,6 +169,14 @@ async def test_plan_events_alert_reach_the_seller_by_sse_topic_and_lists(
     registered = await api.post("/v1/shipments", json=plan, headers=auth)
     assert registered.status == 201, await registered.text()
 
+    receiver = await WebhookReceiver().start()
+    subscribed = await api.post(
+        "/v1/subscriptions", json={"url": receiver.url(), "alert_types": ["stall"]}, headers=auth
+    )
+    assert subscribed.status == 201, await subscribed.text()
+    secret = (await subscribed.json())["secret"]
+    delivery = DeliveryProcess(cli_env, tmp_path).start()
+
     gateway_settings = _gateway_settings(kafka_settings)
     worker = start_worker(cli_env, hub_idle_after_s="1", hub_lateness_s="60")
     try:
@@ -194,6 +207,18 @@ async def test_plan_events_alert_reach_the_seller_by_sse_topic_and_lists(
         resumed = await _sse(api, key, first[0]["id"], want=1)
         assert [e["id"] for e in resumed] == [resolved_event["id"]]
 
+        # the webhook receiver got both states, signed, one delivery per state
+        await wait_until(lambda: len(receiver.answered(204)) >= 2, "two webhooks", 60)
+        hooks = receiver.answered(204)
+        for hook in hooks:
+            Webhook(secret).verify(hook.body, hook.headers)  # raises when forged
+        payloads = [json.loads(h.body) for h in hooks]
+        assert [(p["type"], p["data"]["alert_id"]) for p in payloads] == [
+            ("alert.open", opened.alert_id),
+            ("alert.resolved", opened.alert_id),
+        ]
+        assert [h.webhook_id for h in hooks] == [opened.delivery_id, resolved.delivery_id]
+
         # the seller's own topic carries the same states
         on_topic = [
             Alert.model_validate_json(v)
@@ -223,6 +248,8 @@ async def test_plan_events_alert_reach_the_seller_by_sse_topic_and_lists(
         }
     finally:
         stop_worker(worker)
+        delivery.stop()
+        await receiver.stop()
 
 
 def _seller_topic_start(seller: str) -> dict:
