@@ -31,7 +31,7 @@ from aiohttp import web
 from aiohttp_sse import sse_response
 from pydantic import BaseModel, ValidationError
 
-from hub import topics
+from hub import metrics, topics
 from hub.api_auth import TokenBuckets, bearer_key, key_lookup, retry_after_header
 from hub.api_models import (
     AlertPage,
@@ -70,7 +70,8 @@ BUCKETS = web.AppKey("buckets", TokenBuckets)
 URL_CHECK = web.AppKey("url_check", UrlCheck)  # type: ignore[arg-type]
 SELLER = web.RequestKey("seller", str)
 REQUEST_ID = web.RequestKey("request_id", str)
-PUBLIC_PATHS = frozenset({"/v1/openapi.json", "/metrics", "/healthz", "/readyz"})
+OPS_PATHS = frozenset({"/metrics", "/healthz", "/readyz"})
+PUBLIC_PATHS = OPS_PATHS | {"/v1/openapi.json"}
 MAX_PAGE = 200
 
 
@@ -98,6 +99,7 @@ async def error_middleware(
 ) -> web.StreamResponse:
     request_id = request.headers.get("x-request-id", "")[:64] or f"{random.getrandbits(96):024x}"
     request[REQUEST_ID] = request_id
+    started = time.perf_counter()
     try:
         response = await handler(request)
     except ApiError as exc:
@@ -119,6 +121,11 @@ async def error_middleware(
         response = _error(request_id, 500, "internal_error", "internal error")
     if not response.prepared:
         response.headers["X-Request-Id"] = request_id
+    if request.path not in OPS_PATHS:
+        operation = request.match_info.route.name or "other"
+        metrics.API_REQUESTS.labels(operation, f"{response.status // 100}xx").inc()
+        if operation != "streamAlerts":  # its time to first byte is observed by the handler
+            metrics.API_REQUEST_SECONDS.labels(operation).observe(time.perf_counter() - started)
     return response
 
 
@@ -306,10 +313,15 @@ async def stream_alerts(request: web.Request) -> web.StreamResponse:
     app = request.app
     heartbeat = app[SETTINGS].api_sse_heartbeat_s
     listener = app[BROADCASTER].listen(seller)  # before the backlog read: nothing slips by
+    started = time.perf_counter()
+    metrics.API_SSE_CONNECTIONS.inc()
     try:
         async with sse_response(
             request, ping_interval=heartbeat, headers={"X-Request-Id": request[REQUEST_ID]}
         ) as response:
+            metrics.API_REQUEST_SECONDS.labels("streamAlerts").observe(
+                time.perf_counter() - started
+            )
             while sent is not None:  # the backlog, in pages
                 rows = app[STORE].alert_log_after(seller, sent, 500)
                 for row in rows:
@@ -334,6 +346,7 @@ async def stream_alerts(request: web.Request) -> web.StreamResponse:
     except (ConnectionResetError, asyncio.CancelledError):
         pass
     finally:
+        metrics.API_SSE_CONNECTIONS.dec()
         app[BROADCASTER].forget(seller, listener)
     return response
 
@@ -609,7 +622,7 @@ def create_api_app(
     async def serve_openapi(request: web.Request) -> web.Response:
         return web.Response(body=document, content_type="application/json")
 
-    app.router.add_get("/v1/openapi.json", serve_openapi)
+    app.router.add_get("/v1/openapi.json", serve_openapi, name="openapi")
     for op in OPERATIONS:
         app.router.add_route(op.method, op.path, op.handler, name=op.operation_id)
     return app

@@ -19,7 +19,7 @@ from typing import Any
 
 from kafka import TopicPartition
 
-from hub import topics
+from hub import metrics, topics
 from hub.api_store import ApiStore, LoggedAlert, StreamPosition, shipment_status
 from hub.kafka_clients import create_consumer
 from hub.settings import Settings
@@ -258,6 +258,7 @@ class Projector:
                                 )
                 if logged:
                     self._on_alerts(logged)
+                metrics.API_READ_MODEL_BEHIND.set(_behind(consumer, partitions))
                 if not self.caught_up.is_set():
                     targets = {
                         tp: end for tp, end in targets.items() if consumer.position(tp) < end
@@ -267,3 +268,14 @@ class Projector:
                         log.info("API read model caught up with Kafka")
         finally:
             consumer.close()
+
+
+def _behind(consumer: Any, partitions: list[TopicPartition]) -> int:
+    """Records fetched metadata says exist past our position (highwater is known once a
+    partition has been fetched; before that it counts as nothing behind)."""
+    total = 0
+    for tp in partitions:
+        highwater = consumer.highwater(tp)
+        if highwater is not None:
+            total += max(0, highwater - consumer.position(tp))
+    return total

@@ -147,6 +147,29 @@ WEBHOOK_DELIVERIES_DROPPED = Counter(
     ["reason"],
 )
 
+# --- seller API (trackhub api) ------------------------------------------------------------
+
+API_REQUESTS = Counter(
+    "trackhub_api_requests",
+    "Seller API requests answered, by operation and status class.",
+    ["operation", "status"],
+)
+API_REQUEST_SECONDS = Histogram(
+    "trackhub_api_request_seconds",
+    "Time to answer a seller API request (to the first byte for the alert stream), by operation.",
+    ["operation"],
+    buckets=LATENCY_BUCKETS,
+)
+API_SSE_CONNECTIONS = Gauge(
+    "trackhub_api_sse_connections",
+    "Open Server-Sent Events streams of sellers' alerts on this API process.",
+)
+API_READ_MODEL_BEHIND = Gauge(
+    "trackhub_api_read_model_behind_records",
+    "Records of the projected topics this API process has not yet applied to its read "
+    "model (sampled after each poll).",
+)
+
 
 def bounded_source(name: str, known: Collection[str]) -> str:
     """A source label: the configured name, or ``other`` for anything else (a record on

@@ -606,3 +606,26 @@ def test_the_stream_closes_a_client_that_falls_too_far_behind() -> None:
         assert items[-1] is None and broadcaster.connections == 0
 
     asyncio.run(run())
+
+
+async def test_requests_and_streams_are_counted_by_operation_and_status_class(
+    world: World,
+) -> None:
+    from prometheus_client import REGISTRY, generate_latest
+
+    from tests.support.prom import sample_value
+
+    def count(operation: str, status: str) -> float:
+        page = generate_latest(REGISTRY).decode()
+        return sample_value(page, "trackhub_api_requests_total", operation=operation, status=status)
+
+    before_ok, before_404 = count("listShipments", "2xx"), count("getShipment", "4xx")
+    before_other = count("other", "4xx")
+    await world.client.get("/v1/shipments", headers=world.auth("seller-a"))
+    await world.client.get("/v1/shipments/NOPE", headers=world.auth("seller-a"))
+    await world.client.get("/healthz")  # probes are not API traffic
+    assert count("listShipments", "2xx") == before_ok + 1
+    assert count("getShipment", "4xx") == before_404 + 1
+    assert count("other", "4xx") == before_other
+    await world.client.get("/v1/nothing", headers=world.auth("seller-a"))
+    assert count("other", "4xx") == before_other + 1
