@@ -82,17 +82,22 @@ def cmd_schema_export(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    """Broker (unless external), topics, the webhook gateway (a child process) and the
-    worker (this process). Ctrl-C stops both; the broker keeps running."""
+    """Broker (unless external), topics, the webhook gateway, the seller API and the alert
+    delivery (child processes) and the worker (this process). Ctrl-C stops them all; the
+    broker keeps running."""
     settings = load_settings()
     prepare_kafka(settings)
-    gateway = subprocess.Popen([sys.executable, "-m", "hub.cli", "gateway"])
+    children = [
+        subprocess.Popen([sys.executable, "-m", "hub.cli", name])
+        for name in ("gateway", "api", "deliver")
+    ]
     try:
         from hub.worker import run_worker
 
         return run_worker(settings)
     finally:
-        stop_child(gateway)
+        for child in children:
+            stop_child(child)
 
 
 def cmd_worker(args: argparse.Namespace) -> int:

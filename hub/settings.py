@@ -187,7 +187,7 @@ class Settings(BaseSettings):
         default=5.0,
         gt=0,
         description="How often a worker samples its consumer lag, uncommitted age and store "
-        "size for /metrics.",
+        "size, and the delivery process its queue gauges, for /metrics.",
     )
     log_format: str = Field(
         default="text",
