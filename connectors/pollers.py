@@ -34,6 +34,8 @@ from connectors.polling import (
     retry_delay,
 )
 from connectors.raw_log import RawLogUnavailable, RawLogWriter
+from hub import metrics
+from hub.ops_http import Check, OpsServer
 from hub.settings import PollerConfig, Settings
 from schemas.events import RawEnvelope
 
@@ -86,6 +88,7 @@ class Poller:
                 return report
             body, content_type, next_cursor = page
             report.pages += 1
+            metrics.POLLED_PAGES.labels(self.config.source).inc()
             if _has_items(body):
                 await self._write(body, content_type)
                 report.envelopes += 1
@@ -99,6 +102,8 @@ class Poller:
         while not stop.is_set():
             try:
                 report = await self.poll_once()
+                outcome = "gave_up" if report.gave_up else "ok"
+                metrics.POLLS.labels(self.config.source, outcome).inc()
                 log.info(
                     "polled %s: %d pages, %d envelopes, %d retries%s",
                     self.config.source,
@@ -108,6 +113,7 @@ class Poller:
                     f", gave up: {report.gave_up}" if report.gave_up else "",
                 )
             except RawLogUnavailable:
+                metrics.POLLS.labels(self.config.source, "kafka_unavailable").inc()
                 log.warning("poll of %s paused: Kafka unavailable", self.config.source)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), self.config.interval_s)
@@ -173,6 +179,7 @@ class Poller:
             via="poll",
         )
         await self._raw_log.write(envelope)
+        metrics.SOURCE_LAST_ACCEPTED.labels(self.config.source).set(time.time())
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +206,13 @@ async def run_pollers(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     raw_log = RawLogWriter(settings, purpose="poller")
     cursors = CursorStore(settings.state_dir.resolve() / "pollers")
+
+    async def readiness() -> list[Check]:
+        ok, detail = await raw_log.reachable()
+        return [Check("kafka", ok, detail)]
+
+    ops = OpsServer(settings.poller_http_host, settings.poller_http_port, readiness)
+    await ops.start()
     try:
         async with aiohttp.ClientSession() as session:
             pollers = [
@@ -208,4 +222,5 @@ async def run_pollers(settings: Settings) -> None:
             log.info("polling %s", ", ".join(p.config.source for p in pollers))
             await asyncio.gather(*(p.run_forever(stop) for p in pollers))
     finally:
+        await ops.stop()
         await raw_log.close()

@@ -49,7 +49,21 @@ DURABLE_SECONDS = Histogram(
 )
 SOURCE_LAST_ACCEPTED = Gauge(
     "trackhub_source_last_accepted_timestamp_seconds",
-    "Unix time of the last webhook accepted from each source (0 before the first).",
+    "Unix time of the last payload accepted from each source, pushed (webhook) or polled "
+    "(0 before the first).",
+    ["source"],
+)
+
+# --- pollers (trackhub poll) --------------------------------------------------------------
+
+POLLS = Counter(
+    "trackhub_polls",
+    "Polling cycles of sources without webhooks, by source and outcome.",
+    ["source", "outcome"],
+)
+POLLED_PAGES = Counter(
+    "trackhub_polled_pages",
+    "Pages fetched from polled sources (those with items are written to the raw log), by source.",
     ["source"],
 )
 

@@ -183,6 +183,12 @@ class Settings(BaseSettings):
         description="A worker's /metrics, /healthz and /readyz port (0: any free port; give "
         "each worker on one host its own).",
     )
+    poller_http_host: str = Field(
+        default="127.0.0.1", description="Where `trackhub poll` serves its ops endpoints."
+    )
+    poller_http_port: int = Field(
+        default=6068, ge=0, le=65535, description="`trackhub poll` ops port (0: any free)."
+    )
     metrics_sample_s: float = Field(
         default=5.0,
         gt=0,

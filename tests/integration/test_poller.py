@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import random
+import time
 from pathlib import Path
 
 import aiohttp
@@ -126,3 +129,71 @@ async def test_poller_pages_retries_and_resumes_from_its_cursor(
         report = await denied.poll_once()
         assert report.gave_up == "HTTP 401" and report.envelopes == 0
     await raw_log.close()
+
+
+async def test_the_poll_process_serves_probes_and_counts_its_cycles(
+    kafka_settings: Settings, tmp_path: Path
+) -> None:
+    """``run_pollers`` (what ``trackhub poll`` runs): /readyz once the raw log answers,
+    /metrics with cycles by outcome, pages, and when the source last gave us a payload."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from hub.settings import SourceConfig
+    from tests.conftest import _free_port
+    from tests.support.prom import sample_value
+
+    provider = FakeProvider()
+    provider.failures.clear()
+    app = web.Application()
+    app.router.add_get("/v2/events", provider.events)
+    port = _free_port()
+    async with TestServer(app, host="127.0.0.1") as server:
+        config = _config(str(server.make_url("/v2/events"))).model_copy(update={"interval_s": 0.2})
+        settings = Settings(
+            **(
+                kafka_settings.model_dump()
+                | {
+                    "state_dir": tmp_path,
+                    "sources": {"dcsa-fake": SourceConfig(format="dcsa")},
+                    "pollers": [config],
+                    "poller_http_port": port,
+                }
+            )
+        )
+        from connectors.pollers import run_pollers
+
+        task = asyncio.create_task(run_pollers(settings))
+        try:
+            async with aiohttp.ClientSession() as session:
+                base = f"http://127.0.0.1:{port}"
+
+                async def page() -> str:
+                    async with session.get(f"{base}/metrics") as answer:
+                        return await answer.text()
+
+                for _ in range(200):
+                    try:
+                        async with session.get(f"{base}/readyz") as ready:
+                            if ready.status == 200:
+                                text = await page()
+                                if sample_value(
+                                    text, "trackhub_polls_total", source="dcsa-fake", outcome="ok"
+                                ):
+                                    break
+                    except aiohttp.ClientError:
+                        pass
+                    await asyncio.sleep(0.1)
+                text = await page()
+                assert sample_value(text, "trackhub_polls_total", source="dcsa-fake", outcome="ok")
+                assert sample_value(text, "trackhub_polled_pages_total", source="dcsa-fake") >= 3
+                last = sample_value(
+                    text, "trackhub_source_last_accepted_timestamp_seconds", source="dcsa-fake"
+                )
+                assert abs(last - time.time()) < 60
+                assert list(text_string_to_metric_families(text))
+                async with session.get(f"{base}/healthz") as alive:
+                    assert alive.status == 200
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
