@@ -17,7 +17,8 @@ from pathlib import Path
 
 from aiohttp import web
 
-from hub.api import ApiError, KafkaWriteError, create_api_app
+from hub.api import create_api_app
+from hub.api_http import ApiError, KafkaWriteError
 from hub.api_projector import Projector
 from hub.api_store import ApiStore, LoggedAlert
 from hub.api_stream import AlertBroadcaster

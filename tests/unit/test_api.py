@@ -18,7 +18,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from hub import topics
-from hub.api import KafkaWriteError, create_api_app
+from hub.api import create_api_app
+from hub.api_http import KafkaWriteError
 from hub.api_projector import SCORECARD_CHANGELOG, SHIPMENT_CHANGELOG, apply_record
 from hub.api_store import ApiStore, decode_cursor, encode_cursor
 from hub.api_stream import AlertBroadcaster
@@ -50,7 +51,7 @@ class Recorder:
 
 
 async def refuse_private(url: str) -> None:
-    from hub.api import ApiError
+    from hub.api_http import ApiError
 
     if "10.0.0.1" in url:
         raise ApiError(422, "unsafe_url", "the host resolves to a private address")
