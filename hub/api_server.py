@@ -101,6 +101,10 @@ def build_api(settings: Settings) -> web.Application:
         await asyncio.get_running_loop().run_in_executor(None, projector.stop)
         store.close()
 
+    async def end_streams(app: web.Application) -> None:
+        broadcaster.close_all()  # else shutdown waits for every open SSE stream
+
+    app.on_shutdown.append(end_streams)
     app.cleanup_ctx.append(lifecycle)
     return app
 

@@ -38,6 +38,13 @@ class AlertBroadcaster:
     def connections(self) -> int:
         return sum(len(queues) for queues in self._listeners.values())
 
+    def close_all(self) -> None:
+        """At shutdown: every stream ends now (its client resumes elsewhere by its id)."""
+        for seller_id, queues in list(self._listeners.items()):
+            for queue in list(queues):
+                queue.put_nowait(None)
+                self.forget(seller_id, queue)
+
     def publish(self, alerts: list[LoggedAlert]) -> None:
         for alert in alerts:
             for queue in list(self._listeners.get(alert.seller_id, ())):

@@ -630,3 +630,14 @@ async def test_requests_and_streams_are_counted_by_operation_and_status_class(
     assert count("other", "4xx") == before_other
     await world.client.get("/v1/nothing", headers=world.auth("seller-a"))
     assert count("other", "4xx") == before_other + 1
+
+
+def test_closing_the_broadcaster_ends_every_stream() -> None:
+    async def run() -> None:
+        broadcaster = AlertBroadcaster()
+        queues = [broadcaster.listen("s1"), broadcaster.listen("s1"), broadcaster.listen("s2")]
+        broadcaster.close_all()
+        assert [q.get_nowait() for q in queues] == [None, None, None]
+        assert broadcaster.connections == 0
+
+    asyncio.run(run())
