@@ -50,6 +50,9 @@ def test_all_declared_topics_exist_with_their_partitions_and_configs(
         "trackhub-hub-shipments-changelog",
         "trackhub-hub-watermarks-changelog",
         "trackhub-hub-scorecard-shares-changelog",
+        "sellers.v1",
+        "api-keys.v1",
+        "subscriptions.v1",
     }
 
 
