@@ -40,6 +40,9 @@ class Engine:
     watermark: datetime | None = None
     unclaimed: list[TrackingEvent] = field(default_factory=list)  # for the dead-letter topic
     latest: dict[str, Alert] = field(default_factory=dict)  # last transition per alert
+    # when each shipment next needs advancing (``shipment_runner.next_due``), kept current
+    # on every change: an advance only visits the shipments something is due for
+    due: dict[str, datetime | None] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.parking = ParkingLot(self.config.parking_max_events, self.config.parking_ttl)
@@ -62,7 +65,7 @@ class Engine:
         self.index.add_plan(plan)
         claimed = self.parking.claim(plan, self.index)
         record = record.model_copy(update={"pending": [*record.pending, *claimed]})
-        self.records[plan.shipment_id] = record
+        self._store(plan.shipment_id, record)
         self._remember(alerts)
         return alerts + self._advance_all()
 
@@ -74,7 +77,7 @@ class Engine:
             self.unclaimed.extend(self.parking.park(event))
         for shipment_id in owners:
             record, emitted = shipment_runner.add_event(self.records[shipment_id], event)
-            self.records[shipment_id] = record
+            self._store(shipment_id, record)
             alerts += emitted
         self._remember(alerts)
         self._note_time(event)
@@ -104,18 +107,20 @@ class Engine:
             return []
         self.unclaimed.extend(self.parking.expire(self.watermark))
         alerts: list[Alert] = []
-        for shipment_id in sorted(self.records):
-            record = self.records[shipment_id]
-            due = shipment_runner.next_due(record)
-            clock = record.state.clock
-            idle = due is None or due > self.watermark
-            if idle and clock is not None and clock >= self.watermark:
-                continue  # nothing due and already evaluated at the watermark
-            record, emitted = shipment_runner.advance(record, self.watermark)
-            self.records[shipment_id] = record
+        watermark = self.watermark
+        ready = sorted(s for s, due in self.due.items() if due is not None and due <= watermark)
+        for shipment_id in ready:
+            # a shipment with nothing due is left behind: detection is level-triggered on
+            # deadlines, so advancing it later over the same span gives the same alerts
+            record, emitted = shipment_runner.advance(self.records[shipment_id], watermark)
+            self._store(shipment_id, record)
             alerts += emitted
         self._remember(alerts)
         return alerts
+
+    def _store(self, shipment_id: str, record: ShipmentRecord) -> None:
+        self.records[shipment_id] = record
+        self.due[shipment_id] = shipment_runner.next_due(record)
 
     def _remember(self, alerts: list[Alert]) -> None:
         for alert in alerts:
