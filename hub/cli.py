@@ -37,6 +37,7 @@ from hub.cli_services import (
     cmd_schema_export,
     cmd_worker,
 )
+from hub.cli_simulate import add_simulate_command
 from hub.cli_support import CliError, aware_time
 from hub.log_setup import configure_logging
 
@@ -178,6 +179,7 @@ def build_parser() -> argparse.ArgumentParser:
     ).set_defaults(handler=cmd_kafka_down)
 
     add_seller_commands(commands)
+    add_simulate_command(commands)
 
     schema = commands.add_parser(
         "schema",
