@@ -14,9 +14,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e ".[dev]"
 	@touch $(STAMP)
 
-## run: start the local broker (unless TRACKHUB_KAFKA_BOOTSTRAP), create topics, run the hub
+## run: start the local broker (unless TRACKHUB_KAFKA_BOOTSTRAP), create topics, run the hub's
+## processes (gateway, worker, seller API, delivery) fed by a simulation; Ctrl-C stops them
 run: $(STAMP)
-	$(BIN)/trackhub run
+	$(BIN)/trackhub demo
 
 ## test: lint, check the JSON Schema files, run every test (the tests start their own broker)
 test: $(STAMP)

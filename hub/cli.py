@@ -26,6 +26,7 @@ from hub.cli_data import (
     cmd_scorecard,
     cmd_sources,
 )
+from hub.cli_demo import add_demo_command
 from hub.cli_sellers import add_seller_commands
 from hub.cli_services import (
     cmd_gateway,
@@ -180,6 +181,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_seller_commands(commands)
     add_simulate_command(commands)
+    add_demo_command(commands)
 
     schema = commands.add_parser(
         "schema",

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from kafka import KafkaProducer
+
 from hub import topics
 from hub.hub_messages import InboxMessage
 from hub.kafka_clients import create_producer, encode_key, encode_model
@@ -17,9 +19,13 @@ from hub.settings import Settings
 from schemas.shipments import ShipmentPlan
 
 
-def register_plans(settings: Settings, plans: Iterable[ShipmentPlan]) -> int:
-    """Publish plans (durably, acks=all); returns how many."""
-    producer = create_producer(settings, purpose="plans")
+def register_plans(
+    settings: Settings, plans: Iterable[ShipmentPlan], producer: KafkaProducer | None = None
+) -> int:
+    """Publish plans (durably, acks=all); returns how many. A caller sending often
+    passes its own ``producer`` (left open)."""
+    own = producer is None
+    producer = producer or create_producer(settings, purpose="plans")
     count = 0
     try:
         for plan in plans:
@@ -29,17 +35,20 @@ def register_plans(settings: Settings, plans: Iterable[ShipmentPlan]) -> int:
             count += 1
         producer.flush()
     finally:
-        producer.close()
+        if own:
+            producer.close()
     return count
 
 
-def advance_clock(settings: Settings, to: datetime) -> None:
+def advance_clock(settings: Settings, to: datetime, producer: KafkaProducer | None = None) -> None:
     """Move every inbox partition's watermark to ``to`` (never backwards)."""
-    producer = create_producer(settings, purpose="clock")
+    own = producer is None
+    producer = producer or create_producer(settings, purpose="clock")
     value = encode_model(InboxMessage(kind="clock", until=to))
     try:
         for partition in range(settings.partitions):
             producer.send(topics.SHIPMENTS_INBOX, value=value, partition=partition)
         producer.flush()
     finally:
-        producer.close()
+        if own:
+            producer.close()

@@ -188,6 +188,9 @@ class SimConfig:
     )
     spread_days: float = 10.0  # registrations are spread over this many days
     seller_count: int = 4
+    # distinguishes the shipment ids and identifiers of runs on one hub (a second run
+    # with the same seed would otherwise revise the first run's shipments)
+    run: int = 0
 
 
 @dataclass(frozen=True)
@@ -357,12 +360,15 @@ def _build(
     config: SimConfig, n: int, draft: _Draft, start: datetime, rng: random.Random
 ) -> SimJourney:
     shipment_id = f"SIM-{config.seed}-{n:05d}"
+    if config.run:
+        shipment_id = f"SIM-{config.seed}-{config.run:04d}-{n:05d}"
+    uid = config.run * 10_000 + n  # identifiers unique across runs too
     seller_id = f"seller-sim-{n % config.seller_count + 1}"
     provider = None
     if draft.model is IntegrationModel.FULL_SERVICE:
         provider = _party(PartyRole.FULL_SERVICE_PROVIDER, *rng.choice(PROVIDERS))
     parties = {leg: _leg_party(leg, draft.lane, draft.mode, draft.model, rng) for leg in draft.legs}
-    identifiers = {leg: _identifier(leg, draft.mode, n, parties[leg]) for leg in draft.legs}
+    identifiers = {leg: _identifier(leg, draft.mode, uid, parties[leg]) for leg in draft.legs}
     slas = {leg: timedelta(hours=LEG_HOURS[draft.mode][leg] * SLA_FACTOR) for leg in draft.legs}
     stall_limits = {leg: min(slas[leg] * 0.4, timedelta(hours=72)) for leg in draft.legs}
     order = draft.legs

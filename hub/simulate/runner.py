@@ -26,7 +26,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -35,7 +35,7 @@ from kafka.errors import KafkaError
 
 from hub import topics
 from hub.hub_control import advance_clock, register_plans
-from hub.kafka_clients import create_admin, create_consumer
+from hub.kafka_clients import create_admin, create_consumer, create_producer
 from hub.settings import Settings
 from hub.simulate.journeys import SimConfig, SimJourney, generate
 from hub.simulate.signing import signed_headers
@@ -162,26 +162,35 @@ def current_watermark(settings: Settings) -> datetime | None:
         consumer.close()
 
 
-def group_backlog(settings: Settings, group: str, names: tuple[str, ...]) -> int:
-    """Records on ``names`` the consumer group has not committed yet."""
-    admin = create_admin(settings)
-    consumer = create_consumer(settings, group_id=None, purpose="simulate-lag")
-    try:
+class BacklogProbe:
+    """Records on the hub's input topics its consumer group has not committed yet; one
+    admin client and one consumer for the whole run (each window asks several times)."""
+
+    def __init__(self, settings: Settings, group: str, names: tuple[str, ...]) -> None:
+        self._admin = create_admin(settings)
+        self._consumer = create_consumer(settings, group_id=None, purpose="simulate-lag")
+        self._group = group
+        self._partitions = [
+            TopicPartition(name, p)
+            for name in names
+            for p in sorted(self._consumer.partitions_for_topic(name) or [])
+        ]
+
+    def backlog(self) -> int:
         try:
-            committed = admin.list_group_offsets(group).get(group, {})
+            committed = self._admin.list_group_offsets(self._group).get(self._group, {})
         except KafkaError:
             committed = {}
+        ends = self._consumer.end_offsets(self._partitions)
         total = 0
-        for name in names:
-            tps = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or []]
-            ends = consumer.end_offsets(tps)
-            for tp in tps:
-                meta = committed.get(tp)
-                total += ends[tp] - (meta.offset if meta is not None and meta.offset >= 0 else 0)
+        for tp in self._partitions:
+            meta = committed.get(tp)
+            total += ends[tp] - (meta.offset if meta is not None and meta.offset >= 0 else 0)
         return total
-    finally:
-        admin.close()
-        consumer.close()
+
+    def close(self) -> None:
+        self._admin.close()
+        self._consumer.close()
 
 
 class Simulation:
@@ -209,6 +218,8 @@ class Simulation:
         self.journeys: list[SimJourney] = []
 
     def prepare(self, now: datetime | None = None) -> list[SimJourney]:
+        """The journeys of this run: after the hub's current clock (a previous run's
+        timeline), and with shipment ids and identifiers of their own."""
         now = now or datetime.now(UTC)
         draft = generate(self.config, end=now)
         span = now - min(j.register_at for j in draft)
@@ -216,7 +227,9 @@ class Simulation:
         end = now
         if floor is not None and floor + timedelta(hours=1) > now - span:
             end = floor + timedelta(hours=1) + span  # after the previous run's timeline
-        self.journeys = generate(self.config, end=end) if end != now else draft
+        if floor is not None:  # a hub that has seen traffic: ids of this run's own
+            self.config = replace(self.config, run=1 + int(now.timestamp() // 60) % 9999)
+        self.journeys = generate(self.config, end=end)
         self.stats.journeys = len(self.journeys)
         return self.journeys
 
@@ -234,22 +247,46 @@ class Simulation:
         start = min(plans[0][0], deliveries[0].at)
         end = max(d.at for d in deliveries) + timedelta(hours=1)
         self.stats.started, self.stats.ended = start, end
-        cursor = start
+        self._probe = BacklogProbe(self.settings, topics.APP_ID, HUB_GROUP_TOPICS)
+        self._producer = create_producer(self.settings, purpose="simulate")
+        try:
+            await self._windows(plans, deliveries, start, end, rng)
+            await self._settle()
+        finally:
+            self._probe.close()
+            self._producer.close()
+        return self.stats
+
+    async def _windows(
+        self,
+        plans: list[tuple[datetime, ShipmentPlan]],
+        deliveries: list[Delivery],
+        cursor: datetime,
+        end: datetime,
+        rng: random.Random,
+    ) -> None:
         async with aiohttp.ClientSession() as session:
+            moments = sorted([at for at, _ in plans] + [d.at for d in deliveries])
             while cursor < end:
                 until = cursor + self.window
+                upcoming = next((m for m in moments if m >= cursor), end)
+                if upcoming >= until:
+                    # nothing to send for a while: one clock move across the quiet time
+                    # (every deadline inside it still fires, at its own moment)
+                    until = min(upcoming, end)
                 due_plans = [plan for at, plan in plans if cursor <= at < until]
                 due = [d for d in deliveries if cursor <= d.at < until]
                 if due_plans:
-                    await asyncio.to_thread(register_plans, self.settings, due_plans)
+                    await asyncio.to_thread(
+                        register_plans, self.settings, due_plans, self._producer
+                    )
                 await self._send(session, due, rng)
-                await self._settle()
-                await asyncio.to_thread(advance_clock, self.settings, until)
+                if due or due_plans:
+                    await self._settle()
+                await asyncio.to_thread(advance_clock, self.settings, until, self._producer)
                 self.stats.windows += 1
                 cursor = until
                 self.progress(f"{cursor:%Y-%m-%d %H:%M} UTC  {self.stats.deliveries} webhooks sent")
-        await self._settle()
-        return self.stats
 
     async def _send(
         self, session: aiohttp.ClientSession, due: list[Delivery], rng: random.Random
@@ -305,13 +342,11 @@ class Simulation:
         deadline = time.monotonic() + timeout_s
         quiet = 0
         while quiet < 2:
-            left = await asyncio.to_thread(
-                group_backlog, self.settings, topics.APP_ID, HUB_GROUP_TOPICS
-            )
+            left = await asyncio.to_thread(self._probe.backlog)
             quiet = quiet + 1 if left == 0 else 0
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the hub did not work off its backlog ({left} records)")
-            await asyncio.sleep(1.0 if left == 0 else 0.2)
+            await asyncio.sleep(0.5 if left == 0 else 0.2)
 
 
 def ground_truth(journeys: list[SimJourney]) -> list[dict[str, object]]:
