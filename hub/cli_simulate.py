@@ -40,8 +40,21 @@ def add_simulate_command(commands: argparse._SubParsersAction) -> None:
         help=f"share of journeys with a fault ({', '.join(FAULTS)}); repeatable; "
         "--fault none turns every fault off",
     )
+    sim.add_argument(
+        "--peak-lanes",
+        default="CN-US",
+        help="lanes in peak season, legs 25%% slower (comma-separated; '' for none)",
+    )
     sim.add_argument("--duplicates", type=float, default=0.05, help="share of webhooks sent twice")
     sim.add_argument("--window-hours", type=float, default=12, help="simulated hours per step")
+    sim.add_argument(
+        "--realtime",
+        type=float,
+        default=None,
+        metavar="FACTOR",
+        help="pace the simulation on the wall clock, FACTOR simulated seconds per second "
+        "(e.g. 3600: an hour a second); default: as fast as the hub keeps up",
+    )
     sim.add_argument("--gateway", default=None, help="gateway base URL (default from settings)")
     sim.add_argument("--ground-truth", type=Path, default=None, help="write expected alerts")
     sim.add_argument("--report", action="store_true", help="score the hub's alerts at the end")
@@ -83,6 +96,7 @@ def _config(args: argparse.Namespace) -> SimConfig:
         models=models,
         fault_rates=rates,
         spread_days=2.0 if args.shipments <= 50 else 10.0,
+        peak_lanes=tuple(x for x in args.peak_lanes.split(",") if x),
     )
 
 
@@ -100,6 +114,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         gateway,
         window=timedelta(hours=args.window_hours),
         duplicate_rate=args.duplicates,
+        realtime=args.realtime,
         progress=progress,
     )
     journeys = simulation.prepare()

@@ -18,7 +18,12 @@ alert, and each injected fault names exactly the alerts it must raise:
 - ``stall``: one leg is silent for 1.5x its stall limit, inside its SLA; stall on it.
 - ``late_plan``: the plan is registered after the first events; none (they are parked,
   then claimed).
-- ``peak_season``: every leg 25% slower, still inside its SLA; none.
+- ``estimate_slip``: early in the last mile the carrier estimates delivery two days after
+  the promise, then corrects it and delivers on time; eta_slip on the promise and on the
+  last mile's SLA (both resolved by the correction).
+
+Peak season is a lane's: every journey on ``peak_lanes`` takes 25% longer per leg, still
+inside its SLAs, and must raise nothing more than it would off-season.
 
 Transport faults (duplicate and out-of-order deliveries) are the runner's: they must
 change nothing. Every alert is attributed to the party the plan makes answerable: the
@@ -45,7 +50,7 @@ FAULTS = (
     "failed_delivery",
     "stall",
     "late_plan",
-    "peak_season",
+    "estimate_slip",
 )
 
 
@@ -183,11 +188,12 @@ class SimConfig:
             "failed_delivery": 0.08,
             "stall": 0.08,
             "late_plan": 0.05,
-            "peak_season": 0.05,
+            "estimate_slip": 0.06,
         }
     )
     spread_days: float = 10.0  # registrations are spread over this many days
     seller_count: int = 4
+    peak_lanes: tuple[str, ...] = ("CN-US",)  # lanes in peak season: 25% slower legs
     # distinguishes the shipment ids and identifiers of runs on one hub (a second run
     # with the same seed would otherwise revise the first run's shipments)
     run: int = 0
@@ -216,7 +222,8 @@ class SimJourney:
 
     @property
     def ends_at(self) -> datetime:
-        return max(e.occurred_at for e in self.events)
+        """The last fact (estimates predict later moments; they are sent when issued)."""
+        return max(e.occurred_at for e in self.events if not e.estimated)
 
 
 def _party(role: PartyRole, ident: str, name: str) -> Party:
@@ -349,7 +356,7 @@ def _draft(config: SimConfig, n: int, rng: random.Random) -> _Draft:
     legs = LEGS_OF_MODEL[model]
     if fault == "customs_hold" and Leg.IMPORT_CUSTOMS not in legs:
         fault = None
-    if fault == "failed_delivery" and Leg.LAST_MILE not in legs:
+    if fault in ("failed_delivery", "estimate_slip") and Leg.LAST_MILE not in legs:
         fault = None
     hours = sum(LEG_HOURS[mode][leg] * SLA_FACTOR * 1.5 for leg in legs)
     span = timedelta(hours=hours) + HANDOFF_WINDOW * 2 * len(legs)
@@ -378,7 +385,7 @@ def _build(
         i = rng.randrange(len(order) - 1)
         fault_handoff = (order[i], order[i + 1])
     hold_kind = rng.choice(["documents", "exam"]) if draft.fault == "customs_hold" else None
-    slow = 1.25 if draft.fault == "peak_season" else 1.0
+    slow = 1.25 if draft.lane.name in config.peak_lanes else 1.0
 
     events: list[WireEvent] = []
     expected: list[ExpectedAlert] = []
@@ -428,6 +435,17 @@ def _build(
                 ExpectedAlert(AlertType.EXCEPTION, shipment_id, leg, None, answerable[leg])
             )
         at += duration
+    promise = at + timedelta(days=3)
+    if draft.fault == "estimate_slip":
+        events += _slipped_estimates(
+            events, identifiers[Leg.LAST_MILE], parties[Leg.LAST_MILE], promise
+        )
+        expected += [
+            ExpectedAlert(AlertType.ETA_SLIP, shipment_id, None, None, answerable[Leg.LAST_MILE]),
+            ExpectedAlert(
+                AlertType.ETA_SLIP, shipment_id, Leg.LAST_MILE, None, answerable[Leg.LAST_MILE]
+            ),
+        ]
     plan = _plan(
         shipment_id, seller_id, draft, provider, parties, identifiers, slas, stall_limits, start, at
     )
@@ -568,3 +586,26 @@ def _iso(value: timedelta) -> str:
     """An ISO 8601 duration in whole minutes (what plans carry)."""
     minutes = max(1, round(value.total_seconds() / 60))
     return f"PT{minutes // 60}H{minutes % 60}M"
+
+
+def _slipped_estimates(
+    events: list[WireEvent], identifier: Identifier, party: Party, promise: datetime
+) -> list[WireEvent]:
+    """A delivery estimate two days past the promise, issued early in the last mile, and
+    its correction (the actual delivery time) issued before the delivery."""
+    last_mile = [e for e in events if identifier in e.identifiers and not e.estimated]
+    opened, delivered = last_mile[0].occurred_at, last_mile[-1].occurred_at
+    issued = opened + (delivered - opened) * 0.1
+    corrected = opened + (delivered - opened) * 0.3
+    return [
+        WireEvent(
+            milestone=Milestone.DELIVERED,
+            occurred_at=_minute(moment),
+            identifiers=(identifier,),
+            party=party,
+            location=last_mile[-1].location,
+            estimated=True,
+            extra={"issued_at": _minute(at).isoformat()},
+        )
+        for moment, at in ((promise + timedelta(days=2), issued), (delivered, corrected))
+    ]

@@ -129,8 +129,11 @@ def plan_deliveries(
         for n, event in enumerate(journey.events):
             reference = f"{journey.plan.shipment_id}-{n}"
             sender, body, content_type = encode_event(event, senders, reference)
-            # a party reports minutes after the fact
-            sent = event.occurred_at + timedelta(minutes=rng.uniform(1, 20))
+            # a party reports minutes after the fact (an estimate: after it made it)
+            base = event.occurred_at
+            if event.estimated:
+                base = datetime.fromisoformat(event.extra["issued_at"])
+            sent = base + timedelta(minutes=rng.uniform(1, 20))
             deliveries.append(Delivery(sent, sender, body, content_type))
     return sorted(deliveries, key=lambda d: d.at)
 
@@ -205,6 +208,7 @@ class Simulation:
         window: timedelta = timedelta(hours=12),
         duplicate_rate: float = 0.05,
         shuffle: bool = True,
+        realtime: float | None = None,
         progress: Callable[[str], None] = lambda line: None,
     ) -> None:
         self.settings = settings
@@ -213,6 +217,7 @@ class Simulation:
         self.window = window
         self.duplicate_rate = duplicate_rate
         self.shuffle = shuffle
+        self.realtime = realtime  # simulated seconds per wall second; None: as fast as it can
         self.progress = progress
         self.stats = RunStats()
         self.journeys: list[SimJourney] = []
@@ -265,15 +270,19 @@ class Simulation:
         end: datetime,
         rng: random.Random,
     ) -> None:
+        wall_start, sim_start = time.monotonic(), cursor
         async with aiohttp.ClientSession() as session:
             moments = sorted([at for at, _ in plans] + [d.at for d in deliveries])
             while cursor < end:
                 until = cursor + self.window
                 upcoming = next((m for m in moments if m >= cursor), end)
-                if upcoming >= until:
+                if upcoming >= until and self.realtime is None:
                     # nothing to send for a while: one clock move across the quiet time
                     # (every deadline inside it still fires, at its own moment)
                     until = min(upcoming, end)
+                if self.realtime is not None:  # wall speed times the factor
+                    wall_due = wall_start + (until - sim_start).total_seconds() / self.realtime
+                    await asyncio.sleep(max(0.0, wall_due - time.monotonic()))
                 due_plans = [plan for at, plan in plans if cursor <= at < until]
                 due = [d for d in deliveries if cursor <= d.at < until]
                 if due_plans:

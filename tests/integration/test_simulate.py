@@ -66,6 +66,7 @@ async def test_a_seeded_simulation_scores_100_percent(
             "failed_delivery": 0.15,
             "stall": 0.15,
             "late_plan": 0.1,
+            "estimate_slip": 0.1,
         },
     )
     start = end_offsets(kafka_settings, topics.ALERTS)
@@ -83,5 +84,30 @@ async def test_a_seeded_simulation_scores_100_percent(
         assert report.unexpected == [] and report.missing == [], "\n".join(report.lines())
         assert report.precision == report.recall == report.attribution == 1.0
         assert worker.poll() is None, "the worker died"
+    finally:
+        stop_worker(worker)
+
+
+async def test_realtime_paces_the_simulation_on_the_wall_clock(
+    kafka_settings: Settings, cli_env: dict[str, str], gateway: str
+) -> None:
+    """``--realtime FACTOR``: simulated time runs FACTOR times faster than the wall clock,
+    no faster even when the hub keeps up."""
+    settings = sim_settings(kafka_settings)
+    config = SimConfig(seed=99, shipments=2, modes=(TransportMode.EXPRESS,), fault_rates={})
+    worker = start_worker(cli_env, hub_idle_after_s="0", hub_lateness_s=str(365 * 86400))
+    try:
+        simulation = Simulation(settings, config, gateway, window=timedelta(hours=6))
+        simulation.prepare()
+        began = time.monotonic()
+        deliveries_span = max(j.ends_at for j in simulation.journeys) - min(
+            j.register_at for j in simulation.journeys
+        )
+        simulation.realtime = deliveries_span.total_seconds() / 12  # about 12 s of wall time
+        stats = await simulation.run()
+        elapsed = time.monotonic() - began
+        span = (stats.ended - stats.started).total_seconds() / simulation.realtime
+        assert elapsed >= span * 0.9, (elapsed, span)
+        assert stats.deliveries > 0
     finally:
         stop_worker(worker)

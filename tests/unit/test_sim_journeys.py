@@ -23,8 +23,16 @@ END = datetime(2026, 11, 25, 12, tzinfo=UTC)
 
 
 def tracking_event(wire: WireEvent, source_event_id: str) -> TrackingEvent:
+    when = {"occurred_at": wire.occurred_at.isoformat()}
+    if wire.estimated:  # issued then, predicting occurred_at
+        when = {
+            "occurred_at": wire.extra["issued_at"],
+            "kind": "estimated",
+            "estimated_at": wire.occurred_at.isoformat(),
+        }
     return TrackingEvent.model_validate(
         {
+            **when,
             "source": {
                 "connector": "native",
                 "party": wire.party.model_dump(mode="json"),
@@ -33,8 +41,7 @@ def tracking_event(wire: WireEvent, source_event_id: str) -> TrackingEvent:
             "identifiers": [i.model_dump(mode="json") for i in wire.identifiers],
             "milestone": wire.milestone.value,
             "source_code": wire.milestone.value.upper(),
-            "occurred_at": wire.occurred_at.isoformat(),
-            "received_at": wire.occurred_at.isoformat(),
+            "received_at": when["occurred_at"],
         }
     )
 
@@ -83,6 +90,18 @@ def test_generation_is_repeatable_and_covers_the_space() -> None:
         "fba",
     }
     assert max(j.ends_at for j in first) <= END
+
+
+def test_a_lane_in_peak_season_runs_slower_and_raises_nothing_more() -> None:
+    def leg_hours(peak: tuple[str, ...]) -> float:
+        journeys = generate(
+            SimConfig(seed=8, shipments=60, lanes=("CN-US",), fault_rates={}, peak_lanes=peak),
+            end=END,
+        )
+        assert offline_alerts(journeys) == []
+        return sum((j.ends_at - j.events[0].occurred_at).total_seconds() for j in journeys)
+
+    assert leg_hours(("CN-US",)) > 1.1 * leg_hours(())
 
 
 def test_a_late_plan_is_registered_after_its_first_events() -> None:
