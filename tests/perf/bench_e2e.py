@@ -85,6 +85,7 @@ from tests.perf.common import (
     free_port,
     machine,
     percentile,
+    rss_mib,
     settings_from,
     stop_bench_broker,
 )
@@ -216,16 +217,6 @@ def _processed(workers: list[Service]) -> int:
     return int(total)
 
 
-def _rss_mib(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
-
-
 def _cpu_s(pid: int) -> float:
     """User + system CPU seconds of a process so far (threads included)."""
     try:
@@ -256,7 +247,7 @@ class Sampler(threading.Thread):
                 phase = self.phase
                 self.max_lag[phase] = max(self.max_lag.get(phase, 0), self.backlog)
                 for name, pid in self.pids.items():
-                    self.rss[name] = max(self.rss[name], _rss_mib(pid))
+                    self.rss[name] = max(self.rss[name], rss_mib(pid))
                 self._halt.wait(SAMPLE_S)
         finally:
             self._probe.close()

@@ -37,7 +37,14 @@ from schemas.events import TrackingEvent
 from schemas.shipments import ShipmentPlan
 from tests.factories import plan_data
 from tests.perf.bench_normalizer import create_passthrough_topic, passthrough
-from tests.perf.common import bench_env, machine, percentile, settings_from, stop_bench_broker
+from tests.perf.common import (
+    bench_env,
+    machine,
+    percentile,
+    rss_mib,
+    settings_from,
+    stop_bench_broker,
+)
 from tests.support.kafka_reading import group_backlog
 
 BASE = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
@@ -103,14 +110,6 @@ def _start_profiler(pid: int, out: str) -> subprocess.Popen[bytes]:
     return subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--shipments", type=int, default=100_000)
@@ -161,7 +160,7 @@ def main() -> None:
         if profiler is not None:
             profiler.send_signal(signal.SIGINT)
             profiler.wait(timeout=120)
-        rss = _rss_mb(worker.pid)
+        rss = rss_mib(worker.pid)
         # stall limit of the first mile is 36 h after the last event: move the clock past it
         alerts_consumer = create_consumer(
             settings, group_id=None, purpose="bench-alerts", auto_offset_reset="latest"
@@ -178,7 +177,7 @@ def main() -> None:
                     r.timestamp / 1000 - moved_at for r in records if b'"stall"' in r.value
                 ]
         alerts_consumer.close()
-        rss = max(rss, _rss_mb(worker.pid))
+        rss = max(rss, rss_mib(worker.pid))
         copy_seconds = asyncio.run(passthrough(settings, topics.EVENTS, len(events)))
     finally:
         worker.terminate()

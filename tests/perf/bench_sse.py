@@ -38,16 +38,10 @@ from tests.perf.common import (
     free_port,
     machine,
     percentile,
+    rss_mib,
     settings_from,
     stop_bench_broker,
 )
-
-
-def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 async def _client(
