@@ -521,6 +521,10 @@ def _leg_events(
             return destination if milestone is last else transit
         return destination
 
+    # an air waybill's route, which Cargo-IMP status lines are read against
+    route = {}
+    if leg is Leg.LINE_HAUL and draft.mode is TransportMode.AIR:
+        route = {"origin": here.origin_airport, "destination": here.destination_airport}
     return [
         WireEvent(
             milestone=milestone,
@@ -529,6 +533,7 @@ def _leg_events(
             party=party,
             location=where(milestone),
             reason=reason,
+            extra=dict(route),
         )
         for moment, milestone, reason in sorted(moments, key=lambda m: m[0])
     ]
