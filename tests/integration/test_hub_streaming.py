@@ -385,13 +385,13 @@ def test_absence_alerts_wait_while_the_hub_works_off_its_own_backlog(
     alerts_start = end_offsets(kafka_settings, topics.ALERTS)
     register_plans(kafka_settings, [plan])
     _publish(kafka_settings, [picked, *backlog, at_hub])
-    # the plan was registered long ago (no grace to wait out), and a partition idle for
-    # half a second follows wall time: the false stall needs well under a second of the
-    # backlog's several
+    # the plan was registered long ago (no grace to wait out), and a partition idle for a
+    # second follows wall time: the false stall needs about a second of the backlog's
+    # several. One second, not less: once the backlog falls under the threshold its last
+    # messages and their resolve hops must land within the idle time (the held-back case)
     worker = start_worker(
         cli_env,
-        hub_idle_after_s="0.5",
-        hub_tick_interval_s="0.25",
+        hub_idle_after_s="1",
         hub_plan_grace_s="0",
         hub_max_lag=str(max_lag),
         hub_lateness_s="60",
