@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from kafka import TopicPartition
-from kafka.errors import KafkaError
 
-from hub.kafka_clients import create_admin, create_consumer
+from hub.kafka_clients import create_consumer
 from hub.settings import Settings
+from hub.simulate.runner import BacklogProbe
 
 
 def end_offsets(settings: Settings, topic: str) -> dict[TopicPartition, int]:
@@ -56,22 +56,9 @@ def read_one(settings: Settings, topic: str, partition: int, offset: int) -> tup
 
 def group_backlog(settings: Settings, group: str, names: list[str]) -> int:
     """Records on ``names`` the consumer group has not committed yet (all of them while
-    the group has no coordinator or no commits)."""
-    admin = create_admin(settings)
-    consumer = create_consumer(settings, group_id=None, purpose="test-lag")
+    the group has no coordinator or no commits): the simulator's probe, asked once."""
+    probe = BacklogProbe(settings, group, tuple(names))
     try:
-        try:
-            committed = admin.list_group_offsets(group).get(group, {})
-        except KafkaError:  # the group's coordinator is not there yet: nothing committed
-            committed = {}
-        total = 0
-        for name in names:
-            tps = [TopicPartition(name, p) for p in consumer.partitions_for_topic(name) or []]
-            ends = consumer.end_offsets(tps)
-            for tp in tps:
-                meta = committed.get(tp)
-                total += ends[tp] - (meta.offset if meta is not None and meta.offset >= 0 else 0)
-        return total
+        return probe.backlog()
     finally:
-        admin.close()
-        consumer.close()
+        probe.close()
