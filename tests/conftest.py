@@ -29,8 +29,11 @@ def _free_port() -> int:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if Path(str(item.fspath)).parent.name == "integration":
+        folder = Path(str(item.fspath)).parent.name
+        if folder == "integration":
             item.add_marker(pytest.mark.integration)
+        elif folder == "fault":
+            item.add_marker(pytest.mark.fault)
     # The session shares one broker, so the hub's partition watermarks (a table) outlive
     # a test: a test replaying history must run before others move the clock past it.
     items.sort(key=lambda item: item.get_closest_marker("hub_clock_first") is None)
