@@ -171,8 +171,10 @@ def _verify_standard_webhooks(
     ``now``, and the package's own check runs too: a delivery passes only when its
     timestamp is within tolerance of both, which in production (``now`` is the wall
     clock) is the same thing, and in tests with an injected clock still fails closed.
-    The package parses ``webhook-signature`` itself; it stops at a malformed entry, which
-    is reported as a malformed header, and skips entries of versions other than ``v1``.
+    The shape of ``webhook-signature`` (space-separated ``version,base64`` entries) is
+    checked here, so a malformed header is reported as such whatever the package version
+    does with it (1.3 compares entries as text and would call it a mismatch); entries of
+    versions other than ``v1`` are left to the package, which skips them.
     """
     delivery_id = _header(headers, "webhook-id", "webhook-id")
     timestamp = _header(headers, "webhook-timestamp", "webhook-timestamp")
@@ -183,6 +185,8 @@ def _verify_standard_webhooks(
         raise SignatureError("malformed webhook-timestamp header")
     if abs(int(timestamp) - now.timestamp()) > STANDARD_WEBHOOKS_TOLERANCE.total_seconds():
         raise SignatureError("timestamp outside tolerance")
+    if not _well_formed_signatures(signature):
+        raise SignatureError("malformed webhook-signature header")
     try:
         verifiers = [_webhook(secret) for secret in secrets]
     except (EmptyWebhookSecretError, binascii.Error, ValueError, RuntimeError):
@@ -208,6 +212,20 @@ def _verify_standard_webhooks(
             raise SignatureError("malformed webhook-signature header") from None
         return delivery_id
     raise SignatureError(outcome)
+
+
+def _well_formed_signatures(header: str) -> bool:
+    """Every entry is ``version,value``, and every ``v1`` value is base64."""
+    for entry in header.split():
+        version, comma, value = entry.partition(",")
+        if not (version and comma and value):
+            return False
+        if version == "v1":
+            try:
+                base64.b64decode(value, validate=True)
+            except (binascii.Error, ValueError):
+                return False
+    return True
 
 
 @functools.lru_cache(maxsize=64)
