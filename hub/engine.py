@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from hub import shipment_runner
-from hub.resolve import IdentifierIndex, ParkingLot
+from hub.resolve import CONSOLIDATING, IdentifierIndex, ParkingLot
 from hub.shipment_runner import ShipmentRecord
 from hub.shipment_state import ShipmentState
 from schemas.alerts import Alert
@@ -71,10 +71,12 @@ class Engine:
 
     def add_event(self, event: TrackingEvent) -> list[Alert]:
         """One normalized event: applied to every shipment claiming it, or parked."""
-        owners = self.index.shipments_for(event)
+        via, owners = self.index.route(event)
         alerts: list[Alert] = []
         if not owners:
             self.unclaimed.extend(self.parking.park(event))
+        elif via is not None and via.kind in CONSOLIDATING:
+            self.unclaimed.extend(self.parking.keep_routed(event))
         for shipment_id in owners:
             record, emitted = shipment_runner.add_event(self.records[shipment_id], event)
             self._store(shipment_id, record)

@@ -37,6 +37,7 @@ from hub.hub_agents import (
 from hub.hub_messages import InboxMessage, ResolveMessage
 from hub.kafka_clients import encode_key, encode_model
 from hub.log_setup import correlation
+from hub.resolve import is_consolidating_key
 from hub.resolve_step import Parked, oldest_parked, resolve_outputs
 from hub.scorecard import cards_value, shipment_cards
 from hub.settings import Settings
@@ -123,9 +124,12 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
                 event_time.saw(message.event.occurred_at)
             key = encode_key(message.identifier)
             owners = json.loads(index.get(key) or b"[]")
-            # only parking, claims, notes and sweeps touch the parked events: an event on
-            # its way (forwarded, hopping, or sent to park) skips decoding them
-            skip = message.kind == "event" or (message.kind == "park" and bool(owners))
+            # only parking, claims, notes, sweeps and events kept at a consolidating
+            # identifier touch the parked events: an event on its way (forwarded, hopping,
+            # or sent to park) skips decoding them
+            skip = (message.kind == "event" or (message.kind == "park" and bool(owners))) and not (
+                owners and is_consolidating_key(message.identifier)
+            )
             waiting = Parked() if skip else Parked.loads(parked.get(key))
             new_owners, new_parked, sends = resolve_outputs(
                 message, owners, waiting, now=datetime.now(UTC)

@@ -3,12 +3,21 @@
 One shipment has many identifiers across its legs (HAWB, container, entry number,
 last-mile tracking number, order id), and one identifier can belong to many shipments
 (a MAWB or container consolidates many sellers' parcels). An event belongs to every
-shipment that claims its *first* identifier found in the index: connectors put the most
-specific identifier first, so a parcel scan goes to its parcel's shipment while an
-airline's status on the MAWB goes to every shipment on that air waybill.
+shipment that claims its first *routing* identifier found in the index: connectors put
+the most specific identifier first, so a parcel scan goes to its parcel's shipment while
+an airline's status on the MAWB goes to every shipment on that air waybill.
+
+Routing identifiers (``routing_identifiers``) are the event's identifiers without the
+consolidating ones (MAWB, container, bill of lading, booking) that follow a more specific
+one: a scan of parcel X that also names its MAWB is about X, so it never falls back to
+every shipment on the MAWB, whether or not X's plan has arrived yet. That keeps the
+result independent of the order plans arrive in.
 
 Events nobody claims yet are parked, bounded in count and in age, and handed to a plan
 that arrives later; what falls out of the bounds is returned for the dead-letter topic.
+Events routed by a consolidating identifier are kept the same way (already claimed, so
+never dead-lettered): a seller who registers a plan on that MAWB or container later still
+gets the airline's or ocean carrier's earlier statuses.
 """
 
 from __future__ import annotations
@@ -17,8 +26,41 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from schemas.common import Identifier, IdentifierKind
 from schemas.events import TrackingEvent
 from schemas.shipments import ShipmentPlan
+
+# identifiers many shipments share: a master air waybill, a container, a (master) bill of
+# lading or a carrier booking carries many sellers' goods
+CONSOLIDATING = frozenset(
+    {
+        IdentifierKind.MAWB,
+        IdentifierKind.CONTAINER,
+        IdentifierKind.BILL_OF_LADING,
+        IdentifierKind.BOOKING,
+    }
+)
+_CONSOLIDATING_PREFIXES = tuple(f"{kind}:" for kind in CONSOLIDATING)
+
+
+def routing_identifiers(event: TrackingEvent) -> list[Identifier]:
+    """The identifiers ``event`` may be routed by, in order: all but the consolidating
+    ones that follow a more specific identifier."""
+    routing: list[Identifier] = []
+    specific = False
+    for identifier in event.identifiers:
+        if identifier.kind in CONSOLIDATING:
+            if specific:
+                continue
+        else:
+            specific = True
+        routing.append(identifier)
+    return routing
+
+
+def is_consolidating_key(key: str) -> bool:
+    """Whether an identifier key (``kind:value``) is of a consolidating kind."""
+    return key.startswith(_CONSOLIDATING_PREFIXES)
 
 
 @dataclass
@@ -39,11 +81,15 @@ class IdentifierIndex:
         self.keys_of[plan.shipment_id] = keys
 
     def shipments_for(self, event: TrackingEvent) -> list[str]:
-        for identifier in event.identifiers:
+        return self.route(event)[1]
+
+    def route(self, event: TrackingEvent) -> tuple[Identifier | None, list[str]]:
+        """The routing identifier that resolves ``event`` and its owners (None, [])."""
+        for identifier in routing_identifiers(event):
             owners = self.by_key.get(identifier.key)
             if owners:
-                return sorted(owners)
-        return []
+                return identifier, sorted(owners)
+        return None, []
 
 
 @dataclass
@@ -68,6 +114,13 @@ class ParkingLot:
         while len(self.events) > self.max_events:
             evicted.append(self.events.popitem(last=False)[1])
         return self._unclaimed(evicted)
+
+    def keep_routed(self, event: TrackingEvent) -> list[TrackingEvent]:
+        """Keep an event routed by a consolidating identifier, for plans that share the
+        identifier later (claimed already: it is never dead-lettered); returns what
+        ``park`` returns."""
+        self.claimed.add(event.event_id)
+        return self.park(event)
 
     def claim(
         self, plan: ShipmentPlan, index: IdentifierIndex | None = None

@@ -4,11 +4,14 @@ Runs at the identifier's partition of ``tracking.events.v1`` + ``hub.resolve.v1`
 keyed by identifier). The rules are those of ``hub.resolve`` (which the offline engine
 uses), spread over partitions:
 
-- an event goes to every owner of the first of its identifiers that has owners, looked
-  up hop by hop in the identifiers' order; nobody owning any of them parks it under each;
-- a plan's claim at an identifier releases the parked events whose first identifier the
-  plan has is this one, in event order, marked ``replayed`` (they do not move the
-  shipment partition's watermark); they stay parked for other plans sharing it;
+- an event goes to every owner of the first of its routing identifiers
+  (``hub.resolve.routing_identifiers``) that has owners, looked up hop by hop in the
+  identifiers' order; nobody owning any of them parks it under each;
+- an event routed by a consolidating identifier (MAWB, container, B/L, booking) stays
+  there too, already claimed, for plans that register on that identifier later;
+- a plan's claim at an identifier releases the kept events whose first routing identifier
+  the plan has is this one, in event order, marked ``replayed`` (they do not move the
+  shipment partition's watermark); they stay for other plans sharing it;
 - parked events are bounded: at most ``MAX_PARKED_PER_IDENTIFIER`` per identifier, and
   ``expire`` sweeps (sent by a worker timer) drop those older than the parking time to
   live in event time.
@@ -27,6 +30,7 @@ from datetime import datetime
 from hub import topics
 from hub.hub_messages import InboxMessage, ResolveMessage
 from hub.kafka_clients import encode_key, encode_model
+from hub.resolve import is_consolidating_key, routing_identifiers
 from schemas.events import DeadLetter, DeadLetterStage, RawEnvelope, TrackingEvent
 
 MAX_PARKED_PER_IDENTIFIER = 200
@@ -101,17 +105,23 @@ def resolve_outputs(
         sends = [_to_inbox(owner, InboxMessage(kind="event", event=event)) for owner in owners]
         if message.kind == "park" and home_of(event) != here:
             sends.append(_claimed_note(event))  # it was delivered after all
+        if is_consolidating_key(here):  # kept for plans sharing this identifier later
+            kept, letters = _park(event, parked, here, now, delivered=True)
+            return owners, kept, sends + letters
         return owners, parked, sends
     if message.kind == "park":
-        if any(e.event_id == event.event_id for e in parked.events):
-            return owners, parked, []
-        events = [*parked.events, event]
-        evicted = events[:-MAX_PARKED_PER_IDENTIFIER]
-        kept = Parked(events[-MAX_PARKED_PER_IDENTIFIER:], parked.claimed)
-        letters = _dead_letters(evicted, parked, here, now, "evicted")
-        return owners, _without(kept, evicted), letters
-    following = message.position + 1
-    if following < len(event.identifiers):
+        kept, letters = _park(event, parked, here, now, delivered=False)
+        return owners, kept, letters
+    routing = {identifier.key for identifier in routing_identifiers(event)}
+    following = next(
+        (
+            position
+            for position in range(message.position + 1, len(event.identifiers))
+            if event.identifiers[position].key in routing
+        ),
+        None,
+    )
+    if following is not None:
         hop = ResolveMessage(
             kind="event",
             identifier=event.identifiers[following].key,
@@ -120,10 +130,25 @@ def resolve_outputs(
         )
         return owners, parked, [(topics.RESOLVE, encode_key(hop.identifier), encode_model(hop))]
     sends = []
-    for identifier in event.identifiers:  # nobody claims it: park under every identifier
+    for identifier in routing_identifiers(event):  # nobody claims it: park under each
         park = ResolveMessage(kind="park", identifier=identifier.key, event=event)
         sends.append((topics.RESOLVE, encode_key(park.identifier), encode_model(park)))
     return owners, parked, sends
+
+
+def _park(
+    event: TrackingEvent, parked: Parked, here: str, now: datetime, *, delivered: bool
+) -> tuple[Parked, list[Send]]:
+    """``parked`` with ``event`` added (claimed at once if ``delivered`` and this is its
+    home), and the dead letters of never-claimed events the count bound pushes out."""
+    if any(e.event_id == event.event_id for e in parked.events):
+        return parked, []
+    claimed = parked.claimed | {event.event_id} if delivered and home_of(event) == here else None
+    events = [*parked.events, event]
+    evicted = events[:-MAX_PARKED_PER_IDENTIFIER]
+    kept = Parked(events[-MAX_PARKED_PER_IDENTIFIER:], claimed or parked.claimed)
+    letters = _dead_letters(evicted, kept, here, now, "evicted")
+    return _without(kept, evicted), letters
 
 
 def _claim(
@@ -135,8 +160,8 @@ def _claim(
     sends: list[Send] = []
     claimed = set(parked.claimed)
     for event in sorted(parked.events, key=lambda e: (e.occurred_at, e.event_id)):
-        # claimed here when this is the first of the event's identifiers the plan has
-        first = next((i.key for i in event.identifiers if i.key in plan_keys), None)
+        # claimed here when this is the first of the event's routing identifiers the plan has
+        first = next((i.key for i in routing_identifiers(event) if i.key in plan_keys), None)
         if first != here:
             continue
         replay = InboxMessage(kind="event", event=event, replayed=True)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta
 
-import pytest
-
 from hub.engine import Engine, EngineConfig
 from hub.shipment_state import LegStatus
 from schemas.alerts import Alert, AlertState, AlertType
@@ -259,13 +257,42 @@ def test_a_parked_mawb_event_reaches_every_shipment_on_the_mawb() -> None:
         assert haul.status is LegStatus.ACTIVE, shipment_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG Engine.add_plan/ParkingLot.claim: a parked event is claimed by any identifier, "
-    "so the first plan to arrive takes it even when a later plan owns its first identifier",
-)
 def test_a_parked_event_goes_to_the_shipment_of_its_most_specific_identifier() -> None:
     scan = event(M.IN_TRANSIT, T0, ids=[("tracking_number", "TRK000002"), MAWB])
     engine = _parked_then_planned(scan, parcel(1), parcel(2), until=T0 + hours(1))
     assert engine.states["SHP-2"].progress(Leg.LAST_MILE).status is LegStatus.ACTIVE
     assert engine.states["SHP-1"].progress(Leg.LAST_MILE).status is LegStatus.PENDING
+
+
+def test_a_parcel_scan_naming_a_mawb_never_falls_back_to_the_mawb_shipments() -> None:
+    """The scan is about parcel 2: with only parcel 1's plan known it waits parked, as if
+    the plans had come first, instead of reaching parcel 1 through the shared MAWB."""
+    engine = Engine(EngineConfig(lateness=LATENESS))
+    engine.add_plan(parcel(1))
+    scan = event(M.IN_TRANSIT, T0, ids=[("tracking_number", "TRK000002"), MAWB])
+    engine.add_event(scan)
+    assert list(engine.parking.events) == [scan.event_id]
+    engine.add_plan(parcel(2))
+    engine.advance_to(T0 + hours(1))
+    assert engine.states["SHP-2"].progress(Leg.LAST_MILE).status is LegStatus.ACTIVE
+    assert engine.states["SHP-1"].progress(Leg.LAST_MILE).status is LegStatus.PENDING
+
+
+def test_a_plan_on_a_mawb_registered_after_its_statuses_still_gets_them() -> None:
+    """Parcel 1's plan was there when the airline reported departure; parcel 2's plan on
+    the same MAWB comes later and gets the departure as if it had been first."""
+    late = Engine(EngineConfig(lateness=LATENESS))
+    late.add_plan(parcel(1))
+    departed = event(M.LINE_HAUL_DEPARTED, T0, ids=[MAWB])
+    late.add_event(departed)
+    late.advance_to(T0 + hours(2))
+    late.add_plan(parcel(2))
+    late.advance_to(T0 + hours(3))
+    first = _parked_then_planned(departed, parcel(1), parcel(2), until=T0 + hours(3))
+    for shipment_id in ("SHP-1", "SHP-2"):
+        haul = late.states[shipment_id].progress(Leg.LINE_HAUL)
+        assert haul.status is LegStatus.ACTIVE, shipment_id
+        # ``clock`` is how far the shipment was last advanced: nothing was due after 2 h
+        seen = late.states[shipment_id].model_dump(exclude={"clock"})
+        assert seen == first.states[shipment_id].model_dump(exclude={"clock"}), shipment_id
+    assert late.unclaimed == []

@@ -47,14 +47,52 @@ def _decoded(sends):
 
 
 def test_known_identifier_goes_to_every_owner() -> None:
-    event = _event(("mawb", "176-12345675"))
-    message = ResolveMessage(kind="event", identifier="mawb:176-12345675", event=event)
+    event = _event(("order_id", "SO-1"))
+    message = ResolveMessage(kind="event", identifier="order_id:SO-1", event=event)
     owners, parked, sends = resolve_outputs(message, ["SHP-A", "SHP-B"], [])
     assert owners == ["SHP-A", "SHP-B"] and parked == []
     assert [(t, k) for t, k, _ in _decoded(sends)] == [
         (topics.SHIPMENTS_INBOX, "SHP-A"),
         (topics.SHIPMENTS_INBOX, "SHP-B"),
     ]
+
+
+def test_an_event_routed_by_a_mawb_is_kept_for_a_plan_sharing_it_later() -> None:
+    """Delivered to the MAWB's owners and kept there, already claimed: a third shipment
+    registering on the MAWB gets it replayed, and its expiry dead-letters nothing."""
+    event = _event(("mawb", "176-12345675"))
+    message = ResolveMessage(kind="event", identifier="mawb:176-12345675", event=event)
+    owners, kept, sends = resolve_step(message, ["SHP-A", "SHP-B"], Parked(), now=WALL)
+    assert [k for _, k, _ in _decoded(sends)] == ["SHP-A", "SHP-B"]
+    assert kept.events == [event] and kept.claimed == {event.event_id}
+    _, kept_again, _ = resolve_step(message, owners, kept, now=WALL)
+    assert kept_again.events == [event]  # a redelivery is kept once
+    owners, kept, sends = resolve_step(_claim("mawb:176-12345675", "SHP-C"), owners, kept, now=WALL)
+    (replay,) = [InboxMessage.model_validate_json(v) for _, k, v in sends if k == b"SHP-C"]
+    assert replay.event == event and replay.replayed and owners == ["SHP-A", "SHP-B", "SHP-C"]
+    expire = ResolveMessage(
+        kind="expire", identifier="mawb:176-12345675", until=T0 + timedelta(days=1)
+    )
+    _, left, sends = resolve_step(expire, owners, kept, now=WALL)
+    assert left.events == [] and sends == []
+
+
+def test_a_parcel_scan_naming_its_mawb_does_not_fall_back_to_the_mawb() -> None:
+    """Parcel X's scan is about X: unknown X parks it (not under the MAWB), whoever owns
+    the MAWB; the hop skips the consolidating identifier to a specific one after it."""
+    scan = _event(("tracking_number", "9400X"), ("mawb", "176-12345675"))
+    first = ResolveMessage(kind="event", identifier="tracking_number:9400X", event=scan)
+    _, _, sends = resolve_outputs(first, [], [])
+    parks = [ResolveMessage.model_validate_json(v) for _, _, v in sends]
+    assert [(p.kind, p.identifier) for p in parks] == [("park", "tracking_number:9400X")]
+    via_order = _event(("tracking_number", "9400X"), ("mawb", "176-12345675"), ("order_id", "O1"))
+    first = first.model_copy(update={"event": via_order})
+    _, _, sends = resolve_outputs(first, [], [])
+    (hop,) = [ResolveMessage.model_validate_json(v) for _, _, v in sends]
+    assert (hop.kind, hop.identifier, hop.position) == ("event", "order_id:O1", 2)
+    claim = _claim("mawb:176-12345675", "SHP-A")
+    _, _, sends = resolve_outputs(claim, [], [scan])
+    assert [t for t, _, _ in sends if t == topics.SHIPMENTS_INBOX] == []
 
 
 def test_unknown_identifier_hops_to_the_next_then_parks_under_all() -> None:
