@@ -9,7 +9,8 @@ delay from a deadline passing to its alert on alerts.v1, and the worker's RSS.
 3. Moves the hub clock past every shipment's stall deadline at a known wall time; the
    alert latency of each stall alert = its record timestamp minus that moment.
 Beside it, the same run measures a plain aiokafka consume -> produce passthrough of the
-events, the denominator. Prints figures; targets (>= 15,000 events/s per worker, p99 alert
+events, the denominator, and the faust floor (``tests.perf.faust_floor hub``): agents with
+the hub's shape (repartition, then a changelogged table) that do nothing else. Prints figures; targets (>= 15,000 events/s per worker, p99 alert
 latency < 1 s, RSS < 1 GiB) are read by people.
 """
 
@@ -36,7 +37,7 @@ from hub.settings import Settings
 from schemas.events import TrackingEvent
 from schemas.shipments import ShipmentPlan
 from tests.factories import plan_data
-from tests.perf.bench_normalizer import create_passthrough_topic, passthrough
+from tests.perf.bench_normalizer import create_passthrough_topic, passthrough, run_until
 from tests.perf.common import (
     bench_env,
     machine,
@@ -45,7 +46,8 @@ from tests.perf.common import (
     settings_from,
     stop_bench_broker,
 )
-from tests.support.kafka_reading import group_backlog
+from tests.perf.faust_floor import FLOOR_CHANGELOG
+from tests.support.kafka_reading import end_offsets, group_backlog
 
 BASE = datetime(2026, 3, 1, 1, 0, tzinfo=UTC)
 
@@ -102,6 +104,14 @@ def _wait_drained(settings: Settings, timeout: float) -> float:
             return time.monotonic() - began
         time.sleep(0.5)
     raise SystemExit("the worker did not drain its backlog in time")
+
+
+def _written(settings: Settings, topic: str) -> int:
+    """Records on ``topic`` so far; 0 while the topic does not exist yet."""
+    try:
+        return sum(end_offsets(settings, topic).values())
+    except TypeError:  # no partitions: the floor worker has not declared it yet
+        return 0
 
 
 def _start_profiler(pid: int, out: str) -> subprocess.Popen[bytes]:
@@ -179,6 +189,12 @@ def main() -> None:
         alerts_consumer.close()
         rss = max(rss, rss_mib(worker.pid))
         copy_seconds = asyncio.run(passthrough(settings, topics.EVENTS, len(events)))
+        floor_seconds, _ = run_until(
+            [sys.executable, "-m", "tests.perf.faust_floor", "hub"],
+            env,
+            lambda: _written(settings, FLOOR_CHANGELOG),
+            len(events),
+        )
     finally:
         worker.terminate()
         worker.wait(timeout=60)
@@ -193,6 +209,10 @@ def main() -> None:
     print(
         f"passthrough (aiokafka consume -> produce, same events): {len(events) / copy_seconds:,.0f} messages/s; "
         f"ratio {copy_seconds / event_seconds:.2f}"
+    )
+    print(
+        f"faust floor (do-nothing agents: repartition + changelogged table, same events): "
+        f"{len(events) / floor_seconds:,.0f} events/s; hub/floor {floor_seconds / event_seconds:.2f}"
     )
     print(
         f"stall alerts: {len(latencies)}; deadline -> alert latency p50 {percentile(latencies, 0.5) * 1000:.0f} ms, "

@@ -6,6 +6,8 @@ beside a plain aiokafka consume -> produce passthrough of the same messages, sam
 The raw log is seeded with every successful connector fixture (all formats) in turn, so
 the mix of payload sizes and events per envelope is the fixtures'. Prints figures; the
 targets (>= 20,000 events/s per process, >= 0.3 x passthrough) are read by people.
+Last, a faust agent that does no work (``tests.perf.faust_floor``) copies the same raw
+log with the same number of writes per envelope: the ceiling of any faust normalizer here.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 
 from hub import topics
 from hub.kafka_clients import (
@@ -28,18 +31,22 @@ from hub.kafka_clients import (
 from hub.settings import Settings
 from tests.connector_cases import connector_cases
 from tests.perf.common import bench_env, machine, settings_from, stop_bench_broker
+from tests.perf.faust_floor import FLOOR_TOPIC
 from tests.support.kafka_reading import end_offsets
 
 PASSTHROUGH_TOPIC = "bench.passthrough.v1"
 
 
-def _seed(settings: Settings, count: int) -> tuple[int, int]:
-    """Write ``count`` envelopes to the raw log; returns (envelopes, events they hold)."""
+def _seed(settings: Settings, count: int) -> tuple[int, int, int]:
+    """Write ``count`` envelopes to the raw log; returns (envelopes, events they hold,
+    mean size of an encoded event in bytes)."""
     from connectors.registry import get_connector
 
     cases = [c for c in connector_cases() if not isinstance(c.expected(), dict)]
     envelopes = [c.envelope() for c in cases]
-    events_per = [len(get_connector(e.format).parse(e)) for e in envelopes]
+    parsed = [get_connector(e.format).parse(e) for e in envelopes]
+    events_per = [len(events) for events in parsed]
+    sizes = [len(encode_model(event)) for events in parsed for event in events]
     producer = create_producer(settings, purpose="bench-seed")
     total_events = 0
     for i in range(count):
@@ -49,7 +56,7 @@ def _seed(settings: Settings, count: int) -> tuple[int, int]:
         total_events += events_per[j]
     producer.flush()
     producer.close()
-    return count, total_events
+    return count, total_events, sum(sizes) // len(sizes)
 
 
 def _total(settings: Settings, topic: str) -> int:
@@ -57,17 +64,36 @@ def _total(settings: Settings, topic: str) -> int:
 
 
 def _run_normalizer(env: dict[str, str], settings: Settings, expected: int) -> tuple[float, float]:
-    """Start one worker; returns (seconds from first to last event, startup seconds)."""
+    """Start one normalize-only worker; returns (seconds from first to last event, startup
+    seconds)."""
+    command = [sys.executable, "-m", "hub.cli", "worker"]
+    extra = {"TRACKHUB_WORKER_ROLES": "normalize", "TRACKHUB_WORKER_HTTP_PORT": "0"}
+
+    def done() -> int:
+        return _total(settings, topics.EVENTS) + _total(settings, topics.DLQ)
+
+    return run_until(command, env | extra, done, expected)
+
+
+def _run_floor(
+    env: dict[str, str], settings: Settings, fanout: int, value_bytes: int, expected: int
+) -> float:
+    """The do-nothing faust agent (``tests.perf.faust_floor``) on the same raw log."""
+    command = [sys.executable, "-m", "tests.perf.faust_floor", "normalize"]
+    command += [f"--fanout={fanout}", f"--value-bytes={value_bytes}"]
+    seconds, _ = run_until(command, env, lambda: _total(settings, FLOOR_TOPIC), expected)
+    return seconds
+
+
+def run_until(
+    command: list[str], env: dict[str, str], progress: Callable[[], int], expected: int
+) -> tuple[float, float]:
+    """Run ``command`` until ``progress()`` reaches ``expected``; returns (seconds from the
+    first unit of progress to the last, seconds before the first)."""
     started = time.monotonic()
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "worker"],
-        env=os.environ
-        | env
-        | {
-            "TRACKHUB_LOG_LEVEL": "WARNING",
-            "TRACKHUB_WORKER_ROLES": "normalize",
-            "TRACKHUB_WORKER_HTTP_PORT": "0",
-        },
+    process = subprocess.Popen(
+        command,
+        env=os.environ | env | {"TRACKHUB_LOG_LEVEL": "WARNING"},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -75,7 +101,7 @@ def _run_normalizer(env: dict[str, str], settings: Settings, expected: int) -> t
     try:
         deadline = time.monotonic() + 900
         while time.monotonic() < deadline:
-            done = _total(settings, topics.EVENTS) + _total(settings, topics.DLQ)
+            done = progress()
             now = time.monotonic()
             if done and first is None:
                 first = now
@@ -84,10 +110,10 @@ def _run_normalizer(env: dict[str, str], settings: Settings, expected: int) -> t
                 break
             time.sleep(0.1)
     finally:
-        worker.terminate()
-        worker.wait(timeout=60)
+        process.terminate()
+        process.wait(timeout=60)
     if first is None or last is None:
-        raise SystemExit("the normalizer did not finish within 15 minutes")
+        raise SystemExit(f"{command[2:]} did not finish within 15 minutes")
     return last - first, first - started
 
 
@@ -126,11 +152,10 @@ async def passthrough(settings: Settings, source: str, count: int) -> float:
 
 
 def create_passthrough_topic(settings: Settings) -> None:
-    """The topic the passthrough copies into, partitioned like the hub's."""
+    """The topics the passthrough and the faust floor copy into, partitioned like the hub's."""
     admin = create_admin(settings)
-    admin.create_topics(
-        {PASSTHROUGH_TOPIC: {"num_partitions": settings.partitions, "replication_factor": 1}}
-    )
+    spec = {"num_partitions": settings.partitions, "replication_factor": 1}
+    admin.create_topics({PASSTHROUGH_TOPIC: spec, FLOOR_TOPIC: spec})
     admin.close()
 
 
@@ -142,9 +167,11 @@ def main() -> None:
     settings = settings_from(env)
     create_passthrough_topic(settings)
     try:
-        envelopes, events = _seed(settings, args.envelopes)
+        envelopes, events, event_bytes = _seed(settings, args.envelopes)
         seconds, startup = _run_normalizer(env, settings, events)
         passthrough_s = asyncio.run(passthrough(settings, topics.RAW, envelopes))
+        fanout = max(1, round(events / envelopes))
+        floor_s = _run_floor(env, settings, fanout, event_bytes, envelopes * fanout)
         dead = _total(settings, topics.DLQ)
     finally:
         stop_bench_broker(env)
@@ -161,6 +188,12 @@ def main() -> None:
         f"over {passthrough_s:.1f} s"
     )
     print(f"ratio normalizer/passthrough (same messages): {normalizer_msgs / passthrough_msgs:.2f}")
+    print(
+        f"faust floor (a do-nothing agent writing {fanout} values of {event_bytes} bytes "
+        "per envelope): "
+        f"{envelopes * fanout / floor_s:,.0f} events/s, {envelopes / floor_s:,.0f} envelopes/s "
+        f"over {floor_s:.1f} s; normalizer/floor {floor_s / seconds:.2f}"
+    )
 
 
 if __name__ == "__main__":
