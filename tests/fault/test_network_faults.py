@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from kafka import TopicPartition
 
 from hub import topics
@@ -63,8 +65,28 @@ class EventIds:
         self._consumer.close()
 
 
+# Known gap (docs/reliability.md): when the black-holed connections never carry a byte
+# again (a NAT or firewall forgot them), the gateway (librdkafka) reconnects within
+# ~10 s, but the worker's faust clients wait out their request timeouts (90 s for the
+# consumer, 20 min for the producer): events are still missing 90 s after the heal.
+# Too slow for CI; run it with FAULT_HALF_OPEN_FOREVER=1.
+ABANDONED = pytest.param(
+    True,
+    id="stalled-connections-abandoned",
+    marks=[
+        pytest.mark.skipif(
+            not os.environ.get("FAULT_HALF_OPEN_FOREVER"), reason="set FAULT_HALF_OPEN_FOREVER=1"
+        ),
+        pytest.mark.xfail(
+            strict=True, reason="faust's request timeouts: the worker stalls past 90 s"
+        ),
+    ],
+)
+
+
+@pytest.mark.parametrize("abandon_stalled", [pytest.param(False, id="tcp-resumes"), ABANDONED])
 async def test_latency_resets_and_half_open_lose_nothing_and_recover_in_bounded_time(
-    tmp_path: Path,
+    tmp_path: Path, abandon_stalled: bool
 ) -> None:
     """Gateway and one normalize worker behind the proxy, under load: after latency,
     resets and a 12 s black hole heal, every webhook is accepted by its retrying sender,
@@ -99,7 +121,7 @@ async def test_latency_resets_and_half_open_lose_nothing_and_recover_in_bounded_
             await asyncio.sleep(RESET_EVERY_S)
             proxy.blackhole()
             await asyncio.sleep(BLACKHOLE_S)
-            proxy.heal()
+            proxy.heal(abandon_stalled=abandon_stalled)
             healed_at = time.monotonic()
             await asyncio.sleep(2)  # load after the heal too
             stop.set()
@@ -135,7 +157,7 @@ async def test_latency_resets_and_half_open_lose_nothing_and_recover_in_bounded_
             default=float("nan"),
         )
         print(
-            f"\n[network] webhooks={len(sender.answers)} attempts={dict(sorted(statuses.items()))} "
+            f"\n[network abandon_stalled={abandon_stalled}] webhooks={len(sender.answers)} attempts={dict(sorted(statuses.items()))} "
             f"proxy_connections={proxy.accepted} reset={reset_connections} "
             f"accepted={len(accepted)} lost_raw={len(lost_raw)} "
             f"duplicated_first_time_accepted={len(duplicated)} "

@@ -9,7 +9,9 @@ It forwards bytes both ways and, on command, hurts the network the way real ones
 - ``blackhole()`` / ``heal()``: forwarding stops without closing anything: connections
   stay open, bytes stay in the kernel's buffers, a new connection is accepted but not
   connected onwards (half-open: the client sees an open socket that never answers); on
-  ``heal`` everything flows again, as TCP does once a partition ends.
+  ``heal`` everything flows again, as TCP does once a partition ends, or, with
+  ``heal(abandon_stalled=True)``, only new connections do: the stalled ones stay open
+  and silent for good, and each client has to find that out by itself.
 
 ``broker_behind_proxy`` starts a private broker that *advertises* the proxy's port, so
 clients that learn the broker's address from metadata (every Kafka client) keep going
@@ -45,6 +47,7 @@ class _Connection:
     upstream: asyncio.StreamWriter | None = None
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     open_directions: int = 2
+    abandoned: bool = False  # a dead path: reads are swallowed, nothing is ever forwarded
 
     def writers(self) -> list[asyncio.StreamWriter]:
         return [w for w in (self.client, self.upstream) if w is not None]
@@ -90,10 +93,19 @@ class TcpProxy:
     def blackhole(self) -> None:
         self._loop.call_soon_threadsafe(self._flowing.clear)
 
-    def heal(self) -> None:
-        """Forward again: no more latency, no black hole."""
+    def heal(self, *, abandon_stalled: bool = False) -> None:
+        """Forward again: no more latency, no black hole. With ``abandon_stalled`` the
+        connections caught in the black hole never carry a byte again (half-open for
+        good, as after a NAT or firewall forgot them): only new connections work, so
+        each client must notice its dead connection by itself."""
         self.set_latency(0.0)
-        self._loop.call_soon_threadsafe(self._flowing.set)
+        self._loop.call_soon_threadsafe(self._heal, abandon_stalled)
+
+    def _heal(self, abandon_stalled: bool) -> None:
+        if abandon_stalled:
+            for connection in self._connections:
+                connection.abandoned = True
+        self._flowing.set()
 
     @property
     def open_connections(self) -> int:
@@ -128,6 +140,10 @@ class TcpProxy:
         self._connections.add(connection)
         try:
             await self._flowing.wait()  # half-open: accepted, not connected onwards
+            if connection.abandoned:
+                while await client_reader.read(CHUNK):
+                    pass  # swallowed until the client gives up
+                raise ConnectionAbortedError
             upstream_reader, upstream = await asyncio.open_connection(*self._upstream)
         except (OSError, asyncio.CancelledError):
             self._close(connection)
@@ -154,6 +170,8 @@ class TcpProxy:
                 data = await reader.read(CHUNK)
                 if not data:
                     break
+                if connection.abandoned:
+                    continue
                 queue.put_nowait((time.monotonic() + self._latency_s, data))
             queue.put_nowait(None)
             await deliver
@@ -178,6 +196,8 @@ class TcpProxy:
                 if delay > 0:
                     await asyncio.sleep(delay)
                 await self._flowing.wait()
+                if connection.abandoned:
+                    continue
                 writer.write(data)
                 await writer.drain()
             if writer.can_write_eof():
