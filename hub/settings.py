@@ -73,6 +73,13 @@ class Settings(BaseSettings):
     kafka_controller_port: int = Field(
         default=9093, ge=1, le=65535, description="Local KRaft controller port."
     )
+    kafka_advertised_port: int | None = Field(
+        default=None,
+        ge=1,
+        le=65535,
+        description="Port the local broker advertises to clients (default: kafka_port); "
+        "the network fault tests aim it at a TCP proxy so every client goes through it.",
+    )
     kafka_heap: str = Field(default="512m", description="Local broker JVM heap (-Xms/-Xmx).")
     kafka_deploy_dir: Path = Field(
         default=PROJECT_ROOT / "deploy" / "kafka",

@@ -107,6 +107,9 @@ def placeholder_values(settings: Settings, paths: BrokerPaths) -> dict[str, str]
         "TRACKHUB_KAFKA_HOST": settings.kafka_host,
         "TRACKHUB_KAFKA_PORT": str(settings.kafka_port),
         "TRACKHUB_KAFKA_CONTROLLER_PORT": str(settings.kafka_controller_port),
+        "TRACKHUB_KAFKA_ADVERTISED_PORT": str(
+            settings.kafka_advertised_port or settings.kafka_port
+        ),
         "TRACKHUB_KAFKA_DATA_DIR": str(paths.data),
     }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import shutil
 import socket
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -49,8 +49,11 @@ class PrivateBroker:
 
 
 @contextmanager
-def private_broker(name: str, partitions: int | None = None) -> Iterator[PrivateBroker]:
-    """A fresh broker in ``.trackhub/<name>``, stopped (data kept) when the block ends."""
+def private_broker(
+    name: str, partitions: int | None = None, settings: Mapping[str, str] | None = None
+) -> Iterator[PrivateBroker]:
+    """A fresh broker in ``.trackhub/<name>``, stopped (data kept) when the block ends;
+    ``settings`` adds TRACKHUB_* variables (e.g. ``TRACKHUB_KAFKA_ADVERTISED_PORT``)."""
     state_dir = PROJECT_ROOT / ".trackhub" / name
     env = {
         "TRACKHUB_STATE_DIR": str(state_dir),
@@ -60,6 +63,7 @@ def private_broker(name: str, partitions: int | None = None) -> Iterator[Private
     }
     if partitions is not None:
         env["TRACKHUB_PARTITIONS"] = str(partitions)
+    env |= settings or {}
     broker = PrivateBroker(env)
     broker.stop()  # a leftover of a killed session
     for leftover in ("data", "logs", "server.properties", "meta"):
