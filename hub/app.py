@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
@@ -66,6 +67,10 @@ class PublishGuard:
             ) from self.failure
 
 
+AGENT_CRASH_EXIT_CODE = 70  # EX_SOFTWARE
+REQUEST_TIMEOUT_S = 20.0  # tests/fault/test_network_faults.py measures the recovery
+
+
 class PublishFailed(RuntimeError):
     """An output record was not written; its input must not be committed."""
 
@@ -84,9 +89,31 @@ class IdempotentTransport(faust_aiokafka.Transport):
 
 
 class HubApp(faust.App):
-    """faust.App whose Kafka transport makes idempotent producers and guarded commits."""
+    """faust.App whose Kafka transport makes idempotent producers and guarded commits,
+    and whose agents fail fast.
+
+    faust restarts a crashed agent on the next record and commits what was acknowledged,
+    so the record it crashed on (a failed publish, a bug) would be skipped until the
+    worker restarted, with its partition's commits stuck behind it. Here any exception
+    that escapes an agent ends the worker process at once, committing nothing more: its
+    supervisor (systemd, Kubernetes) starts it again and it reads from
+    the last committed offset, as after a kill -9. Records an agent cannot even decode
+    never get that far: they are dead-lettered and skipped.
+    """
 
     publish_guard: PublishGuard
+
+    async def _on_agent_error(self, agent: Any, exc: BaseException) -> None:
+        log.critical(
+            "agent %s crashed (%s); exiting so that a restart reads its input again from "
+            "the last committed offset",
+            getattr(agent, "name", agent),
+            type(exc).__name__,
+            exc_info=exc,
+        )
+        for handler in logging.getLogger().handlers:
+            handler.flush()
+        os._exit(AGENT_CRASH_EXIT_CODE)
 
     def _new_transport(self) -> IdempotentTransport:
         return IdempotentTransport(self.conf.broker_consumer, self)
@@ -126,6 +153,11 @@ def create_app(settings: Settings) -> HubApp:
         # a dead worker's partitions move to the living ones within ~10 s, not a minute
         broker_session_timeout=10.0,
         broker_heartbeat_interval=2.0,
+        # a request on a connection the network silently dropped (half-open) fails after
+        # this and the client reconnects; faust's defaults (90 s, and 20 min for the
+        # producer) left a worker stalled for minutes after a partition healed
+        broker_request_timeout=REQUEST_TIMEOUT_S,
+        producer_request_timeout=REQUEST_TIMEOUT_S,
         key_serializer="raw",
         value_serializer="raw",
         web_enabled=False,
