@@ -30,7 +30,7 @@ from hub.hub_messages import InboxMessage, ResolveMessage
 from hub.kafka_clients import encode_key, encode_model
 from hub.shipment_runner import ShipmentRecord
 from schemas.alerts import Alert
-from schemas.events import TrackingEvent
+from schemas.events import DeadLetter, DeadLetterStage, RawEnvelope, TrackingEvent
 
 log = logging.getLogger(__name__)
 
@@ -206,6 +206,33 @@ def alert_sends(alerts: list[Alert]) -> list[tuple[str, bytes, bytes]]:
 def safe_topic_part(text: str) -> str:
     """Kafka topic names allow [a-zA-Z0-9._-]; seller ids may also hold ':'."""
     return "".join(c if c.isalnum() or c in "._-" else "_" for c in text)
+
+
+def undecodable_letter(
+    where: str, value: bytes | None, exc: Exception, stage: DeadLetterStage, now: datetime
+) -> DeadLetter:
+    """The dead letter of a record an agent cannot read (``where`` is topic/partition/
+    offset): its bytes are kept, so nothing read is dropped, and the agent goes on."""
+    body = value or b""
+    raw = RawEnvelope.from_body(
+        body=body[: 4 * 1024 * 1024],
+        source="hub",
+        format="kafka_record",
+        reference=where[:200],
+        received_at=now,
+        content_type="application/octet-stream",
+        signature_verified=False,
+        via="replay",
+    )
+    what = "an empty record (tombstone)" if value is None else f"{type(exc).__name__}"
+    return DeadLetter(
+        stage=stage,
+        reason=f"record {where} is not a message of its topic: {what}: {str(exc)[:500]}",
+        error_type="InvalidRecord",
+        details={"record": where, "truncated": len(body) > 4 * 1024 * 1024},
+        failed_at=now,
+        raw=raw,
+    )
 
 
 def decode_inbox(value: bytes) -> InboxMessage:

@@ -33,6 +33,7 @@ from hub.hub_agents import (
     inbox_step,
     load_stored,
     stored_summary,
+    undecodable_letter,
 )
 from hub.hub_messages import InboxMessage, ResolveMessage
 from hub.kafka_clients import encode_key, encode_model
@@ -42,7 +43,7 @@ from hub.resolve_step import Parked, oldest_parked, resolve_outputs
 from hub.scorecard import cards_value, shipment_cards
 from hub.settings import Settings
 from schemas.alerts import Alert
-from schemas.events import DeadLetter
+from schemas.events import DeadLetter, DeadLetterStage
 from schemas.shipments import ShipmentPlan
 
 log = logging.getLogger(__name__)
@@ -93,12 +94,28 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
             seller_topics.add(topic)
         guard.watch(await app.producer.send(topic, key, value, None, None, None))
 
+    async def reject(record: Any, exc: Exception, stage: DeadLetterStage) -> None:
+        """A record its agent cannot read goes to the DLQ with why; the agent goes on."""
+        message = record.message
+        where = f"{message.topic}/{message.partition}/{message.offset}"
+        letter = undecodable_letter(where, record.value, exc, stage, datetime.now(UTC))
+        log.warning("dead-lettered unreadable record %s: %s", where, type(exc).__name__)
+        await send(topics.DLQ, encode_key(letter.raw.kafka_key), encode_model(letter))
+        source = metrics.bounded_source("hub", known_sources)
+        metrics.DEAD_LETTERS.labels(source, letter.stage, letter.error_type).inc()
+
     @app.agent(plans_topic, name="route-plans")
     async def route_plans(stream: faust.StreamT[bytes]) -> None:
         """A plan goes to its shipment's partition, and claims each of its identifiers."""
-        async for value in stream:
+        async for record in stream.events():
             guard.raise_if_failed()
-            plan = ShipmentPlan.model_validate_json(value)
+            if record.value is None:
+                continue  # a tombstone: plans are not deleted, the shipment keeps its plan
+            try:
+                plan = ShipmentPlan.model_validate_json(record.value)
+            except ValueError as exc:
+                await reject(record, exc, DeadLetterStage.STATE)
+                continue
             await send(
                 topics.SHIPMENTS_INBOX,
                 encode_key(plan.shipment_id),
@@ -119,7 +136,11 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
         """Identifier -> shipments, hop by hop over the event's identifiers; else park."""
         async for record in stream.events():
             guard.raise_if_failed()
-            message = decode_resolve(record.message.topic, record.value)
+            try:
+                message = decode_resolve(record.message.topic, record.value)
+            except (ValueError, TypeError) as exc:  # TypeError: a tombstone (None)
+                await reject(record, exc, DeadLetterStage.RESOLVE)
+                continue
             if message.event is not None:
                 event_time.saw(message.event.occurred_at)
             key = encode_key(message.identifier)
@@ -167,7 +188,11 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
         async for record in stream.events():
             guard.raise_if_failed()
             partition = record.message.partition
-            message = decode_inbox(record.value)
+            try:
+                message = decode_inbox(record.value)
+            except (ValueError, TypeError) as exc:
+                await reject(record, exc, DeadLetterStage.STATE)
+                continue
             moved = False
             if message.kind == "event" and not message.replayed:
                 # only fresh events are activity: a tick or a clock move must not keep
