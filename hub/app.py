@@ -17,6 +17,7 @@ import logging
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -138,11 +139,18 @@ def create_app(settings: Settings) -> HubApp:
     # a normalize-only worker is a group of its own: it has no tables, and its members
     # must not be assigned the hub's partitions
     app_id = topics.APP_ID if "hub" in settings.roles else f"{topics.APP_ID}-normalize"
+    app = new_app(app_id, settings, settings.state_dir.resolve() / "faust")
+    _declare(app, settings)
+    return app
+
+
+def new_app(app_id: str, settings: Settings, datadir: Path) -> HubApp:
+    """A ``HubApp`` with no agents, configured as every trackhub worker is."""
     app = HubApp(
         app_id,
         broker=f"kafka://{settings.bootstrap_servers.replace(',', ';kafka://')}",
         broker_client_id=f"{settings.client_id}-worker",
-        datadir=str(settings.state_dir.resolve() / "faust"),
+        datadir=str(datadir),
         store=settings.store,
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication_factor,
@@ -163,7 +171,6 @@ def create_app(settings: Settings) -> HubApp:
         web_enabled=False,
     )
     app.publish_guard = PublishGuard()
-    _declare(app, settings)
     return app
 
 

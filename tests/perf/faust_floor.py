@@ -26,7 +26,7 @@ from typing import Any
 import faust
 
 from hub import topics
-from hub.app import HubApp, _bytes_topic
+from hub.app import HubApp, _bytes_topic, new_app
 from hub.settings import Settings
 from hub.worker import HubWorker
 
@@ -37,32 +37,12 @@ FLOOR_CHANGELOG = f"{FLOOR_GROUP}-floor-state-changelog"  # one record per table
 
 
 def create_floor_app(settings: Settings, mode: str, fanout: int, value_bytes: int) -> HubApp:
-    app = HubApp(
-        FLOOR_GROUP,
-        broker=f"kafka://{settings.bootstrap_servers}",
-        datadir=str(settings.state_dir.resolve() / "faust-floor"),
-        store=settings.store,
-        topic_partitions=settings.partitions,
-        topic_replication_factor=settings.replication_factor,
-        topic_allow_declare=True,
-        producer_acks=-1,
-        producer_linger=0.005,
-        consumer_auto_offset_reset="earliest",
-        key_serializer="raw",
-        value_serializer="raw",
-        web_enabled=False,
-    )
-    app.publish_guard = _NoGuard()
+    app = new_app(FLOOR_GROUP, settings, settings.state_dir.resolve() / "faust-floor")
     if mode == "normalize":
         _declare_normalize(app, fanout, value_bytes)
     else:
         _declare_hub(app)
     return app
-
-
-class _NoGuard:
-    def raise_if_failed(self) -> None:
-        return None
 
 
 def _declare_normalize(app: HubApp, fanout: int, value_bytes: int) -> None:
