@@ -165,18 +165,8 @@ def _alert_offsets(settings: Settings) -> dict:
 
 
 def _read_alerts(settings: Settings, start: dict) -> list[bytes]:
-    from hub.kafka_clients import create_consumer
+    from hub.kafka_clients import read_to_end
 
-    consumer = create_consumer(settings, group_id=None, purpose="simulate-report")
-    try:
-        consumer.assign(list(start))
-        for tp, offset in start.items():
-            consumer.seek(tp, offset)
-        ends = consumer.end_offsets(list(start))
-        values: list[bytes] = []
-        while any(consumer.position(tp) < ends[tp] for tp in start):
-            for batch in consumer.poll(timeout_ms=1000).values():
-                values += [m.value for m in batch if m.value is not None]
-        return values
-    finally:
-        consumer.close()
+    topic = next(iter(start)).topic
+    read = read_to_end(settings, topic, purpose="simulate-report", start=start)
+    return [m.value for m in read if m.value is not None]

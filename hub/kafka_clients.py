@@ -13,11 +13,12 @@ Values are the JSON of a schema model (``encode_model``); keys are UTF-8 strings
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.fetcher import ConsumerRecord
 from kafka.errors import KafkaError, NoError, TopicAlreadyExistsError, for_code
 from pydantic import BaseModel
 
@@ -102,6 +103,40 @@ def create_consumer(
     }
     options.update(overrides)
     return KafkaConsumer(*topics, **options)
+
+
+def read_to_end(
+    settings: Settings,
+    topic: str,
+    *,
+    purpose: str,
+    start: Mapping[TopicPartition, int] | None = None,
+) -> list[ConsumerRecord]:
+    """Every record of ``topic`` from ``start`` (by default its beginning) up to the end
+    offsets at the time of the call, in partition order: a reader of a compacted topic's
+    latest state, or of what a run wrote. A topic that does not exist reads as empty."""
+    consumer = create_consumer(settings, group_id=None, purpose=purpose)
+    try:
+        if start is None:
+            partitions = consumer.partitions_for_topic(topic) or set()
+            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+            if not tps:
+                return []
+            consumer.assign(tps)
+            consumer.seek_to_beginning(*tps)  # a compacted topic may not start at 0
+        else:
+            tps = list(start)
+            consumer.assign(tps)
+            for tp, offset in start.items():
+                consumer.seek(tp, offset)
+        ends = consumer.end_offsets(tps)
+        read: list[ConsumerRecord] = []
+        while any(consumer.position(tp) < ends[tp] for tp in tps):
+            for batch in consumer.poll(timeout_ms=500).values():
+                read += [r for r in batch if r.offset < ends[TopicPartition(r.topic, r.partition)]]
+        return read
+    finally:
+        consumer.close()
 
 
 def create_admin(settings: Settings, *, timeout_ms: int = REQUEST_TIMEOUT_MS) -> KafkaAdminClient:

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 from typing import TypeVar
 
-from kafka import TopicPartition
 from pydantic import BaseModel
 
 from hub import topics
-from hub.kafka_clients import create_consumer, create_producer, encode_key, encode_model
+from hub.kafka_clients import create_producer, encode_key, encode_model, read_to_end
 from hub.settings import Settings
 from schemas.sellers import ApiKey, Seller, Subscription
 
@@ -44,27 +43,13 @@ def publish_records(settings: Settings, topic: str, records: list[tuple[str, Bas
 
 def read_records(settings: Settings, topic: str, model: type[Record]) -> dict[str, Record]:
     """The latest record per key of a compacted topic, read to its current end."""
-    consumer = create_consumer(settings, group_id=None, purpose="seller-records")
-    try:
-        partitions = [
-            TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or ())
-        ]
-        if not partitions:
-            return {}
-        consumer.assign(partitions)
-        consumer.seek_to_beginning(*partitions)
-        ends = consumer.end_offsets(partitions)
-        latest: dict[str, Record] = {}
-        while any(consumer.position(tp) < ends[tp] for tp in partitions):
-            for batch in consumer.poll(timeout_ms=1000).values():
-                for message in batch:
-                    if message.key is None:
-                        continue
-                    key = message.key.decode()
-                    if message.value is None:
-                        latest.pop(key, None)
-                    else:
-                        latest[key] = model.model_validate_json(message.value)
-        return latest
-    finally:
-        consumer.close()
+    latest: dict[str, Record] = {}
+    for message in read_to_end(settings, topic, purpose="seller-records"):
+        if message.key is None:
+            continue
+        key = message.key.decode()
+        if message.value is None:
+            latest.pop(key, None)
+        else:
+            latest[key] = model.model_validate_json(message.value)
+    return latest

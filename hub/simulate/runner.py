@@ -35,7 +35,7 @@ from kafka.errors import KafkaError
 
 from hub import topics
 from hub.hub_control import advance_clock, register_plans
-from hub.kafka_clients import create_admin, create_consumer, create_producer
+from hub.kafka_clients import create_admin, create_consumer, create_producer, read_to_end
 from hub.settings import Settings
 from hub.simulate.journeys import SimConfig, SimJourney, generate
 from hub.simulate.signing import signed_headers
@@ -141,28 +141,16 @@ def plan_deliveries(
 def current_watermark(settings: Settings) -> datetime | None:
     """The latest watermark any hub partition stored (None on a fresh hub)."""
     name = topics.changelog_topic(topics.TABLE_WATERMARKS)
-    consumer = create_consumer(settings, group_id=None, purpose="simulate-clock")
-    try:
-        tps = [TopicPartition(name, p) for p in sorted(consumer.partitions_for_topic(name) or ())]
-        if not tps:
-            return None
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        ends = consumer.end_offsets(tps)
-        latest: datetime | None = None
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
-            for batch in consumer.poll(timeout_ms=1000).values():
-                for message in batch:
-                    if message.value is None:
-                        continue
-                    data = json.loads(message.value)
-                    for key in ("max_event_time", "explicit"):
-                        if data.get(key):
-                            moment = datetime.fromisoformat(data[key])
-                            latest = moment if latest is None else max(latest, moment)
-        return latest
-    finally:
-        consumer.close()
+    latest: datetime | None = None
+    for message in read_to_end(settings, name, purpose="simulate-clock"):
+        if message.value is None:
+            continue
+        data = json.loads(message.value)
+        for key in ("max_event_time", "explicit"):
+            if data.get(key):
+                moment = datetime.fromisoformat(data[key])
+                latest = moment if latest is None else max(latest, moment)
+    return latest
 
 
 class BacklogProbe:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from kafka import TopicPartition
 
-from hub.kafka_clients import create_consumer
+from hub.kafka_clients import create_consumer, read_to_end
 from hub.settings import Settings
 from hub.simulate.runner import BacklogProbe
 
@@ -22,21 +22,10 @@ def end_offsets(settings: Settings, topic: str) -> dict[TopicPartition, int]:
 
 def read_since(settings: Settings, start: dict[TopicPartition, int]) -> list[bytes]:
     """Values written since ``start``, up to the end offsets at the time of the call."""
-    consumer = create_consumer(settings, group_id=None, purpose="test-read")
-    try:
-        consumer.assign(list(start))
-        for tp, offset in start.items():
-            consumer.seek(tp, offset)
-        end = consumer.end_offsets(list(start))
-        values: list[bytes] = []
-        while any(consumer.position(tp) < end[tp] for tp in start):
-            for records in consumer.poll(timeout_ms=500).values():
-                values += [
-                    r.value for r in records if r.offset < end[TopicPartition(r.topic, r.partition)]
-                ]
-        return values
-    finally:
-        consumer.close()
+    if not start:
+        return []
+    topic = next(iter(start)).topic
+    return [r.value for r in read_to_end(settings, topic, purpose="test-read", start=start)]
 
 
 def read_one(settings: Settings, topic: str, partition: int, offset: int) -> tuple[bytes, bytes]:
