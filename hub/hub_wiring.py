@@ -42,6 +42,7 @@ from hub.resolve import is_consolidating_key
 from hub.resolve_step import Parked, oldest_parked, resolve_outputs
 from hub.scorecard import cards_value, shipment_cards
 from hub.settings import Settings
+from hub.worker_ops import unread_backlog
 from schemas.alerts import Alert
 from schemas.events import DeadLetter, DeadLetterStage
 from schemas.shipments import ShipmentPlan
@@ -359,7 +360,7 @@ def _rebuild(clock: PartitionClock, shipments: Any, watermarks: Any, mine: set[i
     log.info("deadline index rebuilt for partitions %s", sorted(mine))
 
 
-LAG_TOPICS = (topics.EVENTS, topics.RESOLVE, topics.SHIPMENTS_INBOX)
+LAG_TOPICS = frozenset({topics.EVENTS, topics.RESOLVE, topics.SHIPMENTS_INBOX})
 
 
 def _lagging(app: Any, settings: Settings) -> bool:
@@ -368,15 +369,8 @@ def _lagging(app: Any, settings: Settings) -> bool:
     carriers' reports are still in that backlog, so wall time must not advance absence
     deadlines past them."""
     try:
-        consumer = app.consumer
-        for tp in consumer.assignment():
-            if tp.topic not in LAG_TOPICS:
-                continue
-            highwater = consumer.highwater(tp)
-            read = consumer._read_offset.get(tp) or 0  # faust keeps no public read offset
-            if highwater is not None and highwater - read > settings.hub_max_lag:
-                return True
-        return False
+        backlog = unread_backlog(app, LAG_TOPICS)
+        return any(unread > settings.hub_max_lag for unread in backlog.values())
     except Exception:  # no lag figure: do not suppress
         log.debug("consumer lag unavailable", exc_info=True)
         return False
