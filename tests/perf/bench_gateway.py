@@ -23,7 +23,15 @@ import urllib.request
 import aiohttp
 import uvloop
 
-from tests.perf.common import bench_env, free_port, machine, percentile, stop_bench_broker
+from tests.perf.common import (
+    bench_env,
+    broker_pid,
+    cpu_seconds,
+    free_port,
+    machine,
+    percentile,
+    stop_bench_broker,
+)
 from tests.support.signing import SECRET, standard_webhook_headers
 
 BODY_TEMPLATE = {
@@ -107,7 +115,10 @@ def main() -> None:
         deliveries = _deliveries(args.warmup + args.requests)
         run = uvloop.run  # the load generator should not be the bottleneck
         run(_load(url, deliveries[: args.warmup], args.concurrency))
+        processes = {"gateway": gateway.pid, "load": os.getpid(), "broker": broker_pid(env)}
+        before = {name: cpu_seconds(pid) for name, pid in processes.items() if pid}
         latencies, statuses, elapsed = run(_load(url, deliveries[args.warmup :], args.concurrency))
+        used = {name: cpu_seconds(processes[name]) - start for name, start in before.items()}
     finally:
         gateway.terminate()
         gateway.wait(timeout=30)
@@ -122,6 +133,13 @@ def main() -> None:
         f"latency to durable 202: p50 {percentile(ms, 0.50):.1f} ms  "
         f"p99 {percentile(ms, 0.99):.1f} ms  p99.9 {percentile(ms, 0.999):.1f} ms  "
         f"max {max(ms):.1f} ms"
+    )
+    per_webhook = ", ".join(
+        f"{name} {cpu / len(latencies) * 1e6:.0f} us" for name, cpu in used.items()
+    )
+    print(
+        f"CPU per webhook: {per_webhook}; cores busy on average: "
+        f"{sum(used.values()) / elapsed:.2f} of {os.cpu_count()}"
     )
 
 

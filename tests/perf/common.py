@@ -85,3 +85,20 @@ def rss_mib(pid: int) -> float:
     except OSError:
         pass
     return 0.0
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time a process has used so far, in seconds (0.0 once gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    # after the command name: state is field 3, utime and stime are fields 14 and 15
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def broker_pid(env: dict[str, str]) -> int | None:
+    """The local benchmark broker's JVM, or None when the broker is external."""
+    if "TRACKHUB_KAFKA_BOOTSTRAP" in env:
+        return None
+    return local_kafka.status(settings_from(env)).pid
