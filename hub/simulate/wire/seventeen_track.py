@@ -47,6 +47,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
+from connectors.seventeen_track import _slug as provider_slug  # the rule the connector reads
 from hub.simulate.wire import WireEvent
 from hub.simulate.wire._common import (
     customs_countries,
@@ -200,7 +201,8 @@ def provider_of(party: Party) -> dict[str, object]:
         name: str | None = None
     else:
         key, known = PROVIDERS.get(party.id, (None, None))
-        name = next((n for n in (party.name, known, party.id) if n and _slug(n) == party.id), None)
+        names = (party.name, known, party.id)
+        name = next((n for n in names if n and provider_slug(n) == party.id), None)
         if name is None:
             raise ValueError(f"no 17TRACK provider name slugs to {party.id!r}")
     return {
@@ -211,11 +213,6 @@ def provider_of(party: Party) -> dict[str, object]:
         "homepage": None,
         "country": None,
     }
-
-
-def _slug(name: str) -> str:
-    """The party id the connector makes of a provider name."""
-    return re.sub(r"[^a-z0-9._]+", "-", name.strip().lower()).strip("-._")[:64]
 
 
 def _estimate(
