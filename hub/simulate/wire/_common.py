@@ -9,12 +9,17 @@ messages. Format-specific layout stays in the encoder; nothing here knows a wire
 from __future__ import annotations
 
 import hashlib
+import uuid
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from hub.simulate.wire import WireEvent
 from schemas.common import IdentifierKind, Location
 from schemas.milestones import Milestone, MilestoneGroup, group_of
+
+_Code = TypeVar("_Code")
+_Default = TypeVar("_Default")
 
 
 def one_shipment(
@@ -115,6 +120,15 @@ def issued_at(
     return latest
 
 
+def code_from_reason(
+    reason: str | None, words: Sequence[tuple[str, _Code]], default: _Default
+) -> _Code | _Default:
+    """The code of the first (word, code) whose word is in ``reason`` (case-insensitive),
+    else ``default``: how a free-text reason becomes a format's coded one."""
+    text = (reason or "").lower()
+    return next((code for word, code in words if word in text), default)
+
+
 def iso_local(moment: datetime) -> str:
     """ISO 8601 in the moment's own offset; fractions only when present."""
     return moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds")
@@ -128,3 +142,9 @@ def iso_utc(moment: datetime) -> str:
 def digest(*parts: str) -> str:
     """A stable 32-hex-digit id of ``parts``: the same call gives the same ids."""
     return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]
+
+
+def event_uuid(reference: str, number: int) -> uuid.UUID:
+    """A stable UUID of the ``number``-th event of the payload ``reference``: the same call
+    gives the same ids."""
+    return uuid.uuid5(uuid.NAMESPACE_URL, f"trackhub-sim:{reference}:{number}")
