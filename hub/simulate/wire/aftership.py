@@ -39,14 +39,22 @@ is left out rather than guessed (fatal only for an export-customs event).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import uuid
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from connectors.aftership import ISO3_TO_ISO2
 from hub.simulate.wire import WireEvent
+from hub.simulate.wire._common import (
+    customs_countries,
+    delivery_estimate,
+    digest,
+    iso_local,
+    iso_utc,
+    issued_at,
+    one_shipment,
+)
 from schemas.common import IdentifierKind, Location, PartyRole
 from schemas.milestones import Milestone
 
@@ -92,29 +100,20 @@ CHECKPOINT_CODES: dict[Milestone, tuple[str, str, str]] = {
 
 SUPPORTED: frozenset[Milestone] = frozenset(CHECKPOINT_CODES)
 
-EXPORT_CUSTOMS: frozenset[Milestone] = frozenset(
-    {
-        Milestone.EXPORT_CUSTOMS_SUBMITTED,
-        Milestone.EXPORT_CUSTOMS_CLEARED,
-        Milestone.EXPORT_CUSTOMS_HELD,
-    }
-)
-IMPORT_CUSTOMS: frozenset[Milestone] = frozenset(
-    {
-        Milestone.IMPORT_CUSTOMS_SUBMITTED,
-        Milestone.IMPORT_CUSTOMS_RELEASED,
-        Milestone.IMPORT_CUSTOMS_HELD,
-        Milestone.IMPORT_CUSTOMS_DOCUMENTS_REQUESTED,
-    }
-)
-
 # the connector's table reversed: every country written is one it reads back
 ISO2_TO_ISO3: dict[str, str] = {iso2: iso3 for iso3, iso2 in ISO3_TO_ISO2.items()}
 
 
 def encode(events: Sequence[WireEvent], *, reference: str) -> bytes:
     """One ``tracking_update`` webhook carrying every event of ``events`` (one shipment)."""
-    first = _one_shipment(events)
+    if events and events[0].party.role is not PartyRole.LAST_MILE_CARRIER:
+        raise ValueError(f"AfterShip reports carriers only, not a {events[0].party.role.value}")
+    first = one_shipment(
+        events,
+        keyed_by="an AfterShip tracking is keyed by a tracking number",
+        one_number="one AfterShip tracking is one tracking number",
+        one_party="one payload is one courier",
+    )
     courier = first.party.id
     actual = sorted((e for e in events if not e.estimated), key=lambda e: e.occurred_at)
     for event in actual:
@@ -123,14 +122,20 @@ def encode(events: Sequence[WireEvent], *, reference: str) -> bytes:
     if not actual:
         raise ValueError("an AfterShip tracking without checkpoints reports its tag as an event")
     estimate, updated_at = _estimate([e for e in events if e.estimated], actual)
-    origin, destination = _countries(actual)
+    origin, destination = customs_countries(
+        actual,
+        country_of=_iso3,
+        export_needs_country=(
+            "an export-customs checkpoint needs a location.country AfterShip can write"
+        ),
+    )
     tag, subtag, subtag_message = CHECKPOINT_CODES[actual[-1].milestone]
     order_id = next(
         (i.value for i in first.identifiers[1:] if i.kind is IdentifierKind.ORDER_ID), None
     )
     number = first.identifiers[0].value
     msg = {
-        "id": _digest(courier, number),
+        "id": digest(courier, number),
         "tracking_number": number,
         "slug": courier,
         "active": tag not in ("Delivered", "Expired"),
@@ -140,15 +145,15 @@ def encode(events: Sequence[WireEvent], *, reference: str) -> bytes:
         "tag": tag,
         "subtag": subtag,
         "subtag_message": subtag_message,
-        "created_at": _utc(actual[0].occurred_at),
-        "updated_at": _utc(updated_at),
+        "created_at": iso_utc(actual[0].occurred_at),
+        "updated_at": iso_utc(updated_at),
         "expected_delivery": None,
         "latest_estimated_delivery": _estimate_field(estimate),
         "checkpoints": [_checkpoint(event, courier) for event in actual],
     }
     body = {
         "event": "tracking_update",
-        "event_id": str(uuid.UUID(_digest(reference), version=4)),
+        "event_id": str(uuid.UUID(digest(reference), version=4)),
         "is_tracking_first_tag": sum(_codes(e)[0] == tag for e in actual) == 1,
         "msg": msg,
         "ts": int(updated_at.timestamp()),
@@ -156,51 +161,8 @@ def encode(events: Sequence[WireEvent], *, reference: str) -> bytes:
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
-def _one_shipment(events: Sequence[WireEvent]) -> WireEvent:
-    if not events:
-        raise ValueError("nothing to encode")
-    first = events[0]
-    if first.party.role is not PartyRole.LAST_MILE_CARRIER:
-        raise ValueError(f"AfterShip reports carriers only, not a {first.party.role.value}")
-    primary = first.identifiers[0] if first.identifiers else None
-    if primary is None or primary.kind is not IdentifierKind.TRACKING_NUMBER:
-        raise ValueError("an AfterShip tracking is keyed by a tracking number")
-    for event in events:
-        if not event.identifiers or event.identifiers[0].key != primary.key:
-            raise ValueError("one AfterShip tracking is one tracking number")
-        if (event.party.role, event.party.id) != (first.party.role, first.party.id):
-            raise ValueError("one payload is one courier")
-        if event.occurred_at.utcoffset() is None:
-            raise ValueError("occurred_at must carry its UTC offset")
-    return first
-
-
 def _codes(event: WireEvent) -> tuple[str, str, str]:
     return CHECKPOINT_CODES[event.milestone]
-
-
-def _countries(actual: list[WireEvent]) -> tuple[str | None, str | None]:
-    """(origin, destination) as ISO alpha-3, set so customs checkpoints read back in the
-    direction asked: origin from export-customs events, destination from import ones."""
-    origin: str | None = None
-    for event in actual:
-        if event.milestone in EXPORT_CUSTOMS:
-            country = _iso3(event.location)
-            if country is None:
-                raise ValueError(
-                    "an export-customs checkpoint needs a location.country AfterShip can write"
-                )
-            if origin not in (None, country):
-                raise ValueError("export customs in two countries")
-            origin = country
-    destination: str | None = None
-    for event in actual:
-        if event.milestone in IMPORT_CUSTOMS:
-            country = _iso3(event.location)
-            if country is not None and country == origin:
-                raise ValueError("import customs in the export country would read as export")
-            destination = country or destination
-    return origin, destination
 
 
 def _estimate(
@@ -208,20 +170,14 @@ def _estimate(
 ) -> tuple[WireEvent | None, datetime]:
     """The estimate of the payload and the tracking's ``updated_at`` (when it was issued)."""
     latest = actual[-1].occurred_at
-    if not estimates:
+    estimate = delivery_estimate(
+        estimates,
+        one_only="an AfterShip tracking carries one latest estimated delivery",
+        delivery_only="AfterShip estimates the delivery only",
+    )
+    if estimate is None:
         return None, latest
-    if len(estimates) > 1:
-        raise ValueError("an AfterShip tracking carries one latest estimated delivery")
-    estimate = estimates[0]
-    if estimate.milestone is not Milestone.DELIVERED:
-        raise ValueError("AfterShip estimates the delivery only")
-    hint = estimate.extra.get("issued_at")
-    if not hint:
-        return estimate, latest
-    issued_at = datetime.fromisoformat(hint)
-    if issued_at.utcoffset() is None:
-        raise ValueError("extra['issued_at'] must carry its UTC offset")
-    return estimate, issued_at
+    return estimate, issued_at(estimate, latest)
 
 
 def _estimate_field(estimate: WireEvent | None) -> dict[str, object] | None:
@@ -230,7 +186,7 @@ def _estimate_field(estimate: WireEvent | None) -> dict[str, object] | None:
     return {
         "type": "specific",
         "source": "Carrier EDD",
-        "datetime": _local(estimate.occurred_at),
+        "datetime": iso_local(estimate.occurred_at),
         "datetime_min": None,
         "datetime_max": None,
     }
@@ -242,8 +198,8 @@ def _checkpoint(event: WireEvent, courier: str) -> dict[str, object]:
     country = _iso3(place)
     return {
         "slug": courier,
-        "created_at": _utc(event.occurred_at),
-        "checkpoint_time": _local(event.occurred_at),
+        "created_at": iso_utc(event.occurred_at),
+        "checkpoint_time": iso_local(event.occurred_at),
         "city": place.city,
         "state": None,
         "zip": place.postal_code or None,
@@ -260,16 +216,3 @@ def _iso3(location: Location | None) -> str | None:
     if location is None or location.country is None:
         return None
     return ISO2_TO_ISO3.get(location.country)
-
-
-def _local(moment: datetime) -> str:
-    """ISO 8601 in the moment's own offset; fractions only when present."""
-    return moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds")
-
-
-def _utc(moment: datetime) -> str:
-    return _local(moment.astimezone(UTC)).replace("+00:00", "Z")
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]

@@ -72,6 +72,7 @@ from connectors.customs import (
     milestone_for,
 )
 from hub.simulate.wire import WireEvent
+from hub.simulate.wire._common import code_from_reason
 from schemas.common import IdentifierKind, PartyRole
 from schemas.milestones import Milestone
 
@@ -156,7 +157,7 @@ def _update(event: WireEvent, update_id: str) -> dict[str, Any]:
     elif status is _S.INSPECTION and event.reason:
         status, hold_reason = _S.HOLD, HoldReason.EXAMINATION  # held for the examination
     elif status is _S.DOCUMENTS_REQUESTED and event.reason:
-        found = _words(event.reason)
+        found = code_from_reason(event.reason, _HOLD_WORDS, None)
         hold_reason = (
             HoldReason.DOCUMENTS_INCONSISTENT
             if found is HoldReason.DOCUMENTS_INCONSISTENT
@@ -193,15 +194,10 @@ def _update(event: WireEvent, update_id: str) -> dict[str, Any]:
 
 def _hold_reason(event: WireEvent, direction: Direction) -> HoldReason:
     """The reason's hold reason when it gives the event's milestone, else ``other``."""
-    found = _words(event.reason or "")
+    found = code_from_reason(event.reason, _HOLD_WORDS, None)
     if found is not None and HOLD_MILESTONES[direction][found] is event.milestone:
         return found
     return HoldReason.OTHER
-
-
-def _words(reason: str) -> HoldReason | None:
-    text = reason.lower()
-    return next((hold for word, hold in _HOLD_WORDS if word in text), None)
 
 
 def _attach_estimate(updates: list[dict[str, Any]], event: WireEvent) -> None:

@@ -66,12 +66,12 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
 from hub.simulate.wire import WireEvent
+from hub.simulate.wire._common import event_uuid
 from schemas.common import Identifier, IdentifierKind, PartyRole
 from schemas.milestones import Milestone
 
@@ -160,7 +160,7 @@ def _event(event: WireEvent, reference: str, number: int) -> dict[str, Any]:
     classification["eventClassifierCode"] = classifier
     body: dict[str, Any] = {
         "eventRouting": {"originatingParty": _party(event)},
-        "eventID": str(uuid.uuid5(uuid.NAMESPACE_URL, f"trackhub-sim:{reference}:{number}")),
+        "eventID": str(event_uuid(reference, number)),
         "eventDateTime": _iso(event_time),
     }
     if updated is not None:

@@ -35,14 +35,21 @@ facility name have no field and are dropped.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
 from connectors.easypost import slug
 from hub.simulate.wire import WireEvent
-from schemas.common import IdentifierKind, Location, Party, PartyRole
+from hub.simulate.wire._common import (
+    delivery_estimate,
+    digest,
+    iso_local,
+    iso_utc,
+    issued_at,
+    one_shipment,
+)
+from schemas.common import Location, Party, PartyRole
 from schemas.milestones import Milestone
 
 FORMAT = "easypost"
@@ -90,7 +97,12 @@ CARRIER_NAMES: dict[str, str] = {
 
 def encode(events: Sequence[WireEvent], *, reference: str) -> bytes:
     """One ``tracker.updated`` Event carrying every event of ``events`` (one shipment)."""
-    first = _one_shipment(events)
+    first = one_shipment(
+        events,
+        keyed_by="an EasyPost tracker is keyed by a tracking number",
+        one_number="one EasyPost tracker is one tracking number",
+        one_party="one EasyPost tracker is one carrier",
+    )
     tracking_code = first.identifiers[0].value
     carrier = carrier_name(first.party)
     actual = sorted((e for e in events if not e.estimated), key=lambda e: e.occurred_at)
@@ -98,21 +110,21 @@ def encode(events: Sequence[WireEvent], *, reference: str) -> bytes:
     for event in actual:
         if event.milestone not in DETAIL_CODES:
             raise ValueError(f"EasyPost has no status for {event.milestone.value}")
-    estimate, issued_at = _estimate(estimates, actual)
-    updated_at = issued_at or actual[-1].occurred_at
+    estimate, issued = _estimate(estimates, actual)
+    updated_at = issued or actual[-1].occurred_at
     created_at = min([e.occurred_at for e in actual] + [updated_at])
     status, status_detail = (
         DETAIL_CODES[actual[-1].milestone][:2] if actual else ("unknown", "unknown")
     )
     tracker = {
         "object": "Tracker",
-        "id": f"trk_{_digest(carrier, tracking_code)}",
+        "id": f"trk_{digest(carrier, tracking_code)}",
         "mode": "production",
         "tracking_code": tracking_code,
         "status": status,
         "status_detail": status_detail,
-        "created_at": _utc(created_at),
-        "updated_at": _utc(updated_at),
+        "created_at": iso_utc(created_at),
+        "updated_at": iso_utc(updated_at),
         "signed_by": None,
         "weight": None,
         "est_delivery_date": _local(estimate.occurred_at) if estimate else None,
@@ -122,11 +134,11 @@ def encode(events: Sequence[WireEvent], *, reference: str) -> bytes:
     }
     body = {
         "object": "Event",
-        "id": f"evt_{_digest(reference)}",
+        "id": f"evt_{digest(reference)}",
         "mode": "production",
         "description": "tracker.updated",
-        "created_at": _utc(updated_at),
-        "updated_at": _utc(updated_at),
+        "created_at": iso_utc(updated_at),
+        "updated_at": iso_utc(updated_at),
         "pending_urls": [],
         "completed_urls": [],
         "result": tracker,
@@ -145,43 +157,20 @@ def carrier_name(party: Party) -> str:
     raise ValueError(f"no EasyPost carrier name slugs to {party.id!r}")
 
 
-def _one_shipment(events: Sequence[WireEvent]) -> WireEvent:
-    if not events:
-        raise ValueError("nothing to encode")
-    first = events[0]
-    primary = first.identifiers[0] if first.identifiers else None
-    if primary is None or primary.kind is not IdentifierKind.TRACKING_NUMBER:
-        raise ValueError("an EasyPost tracker is keyed by a tracking number")
-    for event in events:
-        if not event.identifiers or event.identifiers[0].key != primary.key:
-            raise ValueError("one EasyPost tracker is one tracking number")
-        if (event.party.role, event.party.id) != (first.party.role, first.party.id):
-            raise ValueError("one EasyPost tracker is one carrier")
-        if event.occurred_at.utcoffset() is None:
-            raise ValueError("occurred_at must carry its UTC offset")
-    return first
-
-
 def _estimate(
     estimates: list[WireEvent], actual: list[WireEvent]
 ) -> tuple[WireEvent | None, datetime | None]:
     """The estimate of the payload and when it was issued (the tracker's ``updated_at``)."""
-    if not estimates:
+    estimate = delivery_estimate(
+        estimates,
+        one_only="an EasyPost tracker carries one est_delivery_date",
+        delivery_only="EasyPost estimates the delivery only (est_delivery_date)",
+    )
+    if estimate is None:
         return None, None
-    if len(estimates) > 1:
-        raise ValueError("an EasyPost tracker carries one est_delivery_date")
-    estimate = estimates[0]
-    if estimate.milestone is not Milestone.DELIVERED:
-        raise ValueError("EasyPost estimates the delivery only (est_delivery_date)")
-    hint = estimate.extra.get("issued_at")
-    if hint:
-        issued_at = datetime.fromisoformat(hint)
-        if issued_at.utcoffset() is None:
-            raise ValueError("extra['issued_at'] must carry its UTC offset")
-        return estimate, issued_at
-    if not actual:
-        raise ValueError("an estimate alone needs extra['issued_at'] (the tracker's updated_at)")
-    return estimate, max(e.occurred_at for e in actual)
+    latest = max(e.occurred_at for e in actual) if actual else None
+    missing = "an estimate alone needs extra['issued_at'] (the tracker's updated_at)"
+    return estimate, issued_at(estimate, latest, missing=missing)
 
 
 def _detail(event: WireEvent, carrier: str) -> dict[str, object]:
@@ -211,13 +200,5 @@ def _tracking_location(location: Location | None) -> dict[str, object]:
 
 def _local(moment: datetime) -> str:
     """ISO 8601 in the moment's own offset, ``Z`` for UTC; fractions only when present."""
-    text = moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds")
+    text = iso_local(moment)
     return text[:-6] + "Z" if text.endswith("+00:00") else text
-
-
-def _utc(moment: datetime) -> str:
-    return _local(moment.astimezone(UTC))
-
-
-def _digest(*parts: str) -> str:
-    return hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:32]

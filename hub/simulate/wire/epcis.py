@@ -69,13 +69,13 @@ from __future__ import annotations
 
 import json
 import re
-import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from connectors.epcis import CODES, gs1_check_digit
 from hub.simulate.wire import WireEvent
+from hub.simulate.wire._common import code_from_reason, event_uuid
 from schemas.common import Identifier, IdentifierKind, PartyRole
 from schemas.milestones import Milestone
 
@@ -184,10 +184,7 @@ def _step(event: WireEvent) -> tuple[str, str | None] | None:
         )
     biz_step, disposition = step
     if event.milestone is Milestone.EXCEPTION:
-        text = (event.reason or "").lower()
-        disposition = next(
-            (d for word, d in _EXCEPTION_DISPOSITIONS if word in text), _DEFAULT_EXCEPTION
-        )
+        disposition = code_from_reason(event.reason, _EXCEPTION_DISPOSITIONS, _DEFAULT_EXCEPTION)
     return biz_step, disposition
 
 
@@ -278,7 +275,7 @@ def _object_event(
     if seconds or abs(minutes) > 14 * 60:
         raise ValueError(f"EPCIS offsets are ±hh:mm up to 14 h; {offset} is not")
     sign, minutes = ("-" if minutes < 0 else "+"), abs(minutes)
-    event_id = uuid.uuid5(uuid.NAMESPACE_URL, f"trackhub-sim:{reference}:{number}")
+    event_id = event_uuid(reference, number)
     item: dict[str, Any] = {
         "type": "ObjectEvent",
         "eventID": f"urn:uuid:{event_id}",

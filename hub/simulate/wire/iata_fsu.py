@@ -75,6 +75,7 @@ from connectors.iata_fsu import (
     STATUS_CODES,
 )
 from hub.simulate.wire import WireEvent
+from hub.simulate.wire._common import code_from_reason
 from schemas.common import Identifier, IdentifierKind, PartyRole
 from schemas.milestones import Milestone
 
@@ -285,7 +286,7 @@ def _status_lines(
             )
         fields = [carrier, _date(local, True), station, quantity]
     elif code == "DIS":
-        discrepancy = _discrepancy(event.reason)
+        discrepancy = code_from_reason(event.reason, _DISCREPANCIES, _DEFAULT_DISCREPANCY)
         fields = [flight, _date(local, True), station, discrepancy, quantity]
     else:
         fields = [_date(local, True), station, quantity]
@@ -311,11 +312,6 @@ def _check_reading(
             f"{event.milestone.value}: give the air waybill route in extra['origin'] / "
             "extra['destination']"
         )
-
-
-def _discrepancy(reason: str | None) -> str:
-    text = (reason or "").lower()
-    return next((code for word, code in _DISCREPANCIES if word in text), _DEFAULT_DISCREPANCY)
 
 
 def _text(value: str) -> str:

@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Any
 
 from hub.simulate.wire import WireEvent
+from hub.simulate.wire._common import issued_at
 from schemas.milestones import Milestone
 
 FORMAT = "native"
@@ -65,7 +66,7 @@ def _native_event(event: WireEvent, latest_actual: datetime | None) -> dict[str,
         item["source_description"] = event.reason
     if event.estimated:
         item["kind"] = "estimated"
-        item["occurred_at"] = _issued_at(event, latest_actual).isoformat()
+        item["occurred_at"] = issued_at(event, latest_actual).isoformat()
         item["estimated_at"] = event.occurred_at.isoformat()
     else:
         item["occurred_at"] = event.occurred_at.isoformat()
@@ -74,15 +75,3 @@ def _native_event(event: WireEvent, latest_actual: datetime | None) -> dict[str,
         if location:
             item["location"] = location
     return item
-
-
-def _issued_at(estimate: WireEvent, latest_actual: datetime | None) -> datetime:
-    hint = estimate.extra.get("issued_at")
-    if hint:
-        issued_at = datetime.fromisoformat(hint)
-        if issued_at.utcoffset() is None:
-            raise ValueError("extra['issued_at'] must carry its UTC offset")
-        return issued_at
-    if latest_actual is None:
-        raise ValueError("an estimate alone needs extra['issued_at'] (when it was issued)")
-    return latest_actual

@@ -45,10 +45,19 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import datetime
 
+from connectors.seventeen_track import _slug as provider_slug  # the rule the connector reads
 from hub.simulate.wire import WireEvent
-from schemas.common import IdentifierKind, Location, Party, PartyRole
+from hub.simulate.wire._common import (
+    customs_countries,
+    delivery_estimate,
+    iso_local,
+    iso_utc,
+    issued_at,
+    one_shipment,
+)
+from schemas.common import Location, Party, PartyRole
 from schemas.milestones import Milestone
 
 FORMAT = "17track"
@@ -93,21 +102,6 @@ EVENT_CODES: dict[Milestone, tuple[str, str | None, str]] = {
 
 SUPPORTED: frozenset[Milestone] = frozenset(EVENT_CODES)
 
-EXPORT_CUSTOMS: frozenset[Milestone] = frozenset(
-    {
-        Milestone.EXPORT_CUSTOMS_SUBMITTED,
-        Milestone.EXPORT_CUSTOMS_CLEARED,
-        Milestone.EXPORT_CUSTOMS_HELD,
-    }
-)
-IMPORT_CUSTOMS: frozenset[Milestone] = frozenset(
-    {
-        Milestone.IMPORT_CUSTOMS_SUBMITTED,
-        Milestone.IMPORT_CUSTOMS_RELEASED,
-        Milestone.IMPORT_CUSTOMS_DOCUMENTS_REQUESTED,
-    }
-)
-
 # party id -> (17TRACK carrier key, provider name)
 PROVIDERS: dict[str, tuple[int, str]] = {
     "usps": (21051, "USPS"),
@@ -133,7 +127,12 @@ _KEY_ONLY = re.compile(r"^17track-(\d{1,9})$")
 
 def encode(events: Sequence[WireEvent], *, reference: str) -> bytes:
     """One ``TRACKING_UPDATED`` webhook carrying every event of ``events`` (one shipment)."""
-    first = _one_shipment(events)
+    first = one_shipment(
+        events,
+        keyed_by="a 17TRACK tracking is keyed by a tracking number",
+        one_number="one 17TRACK webhook is one tracking number",
+        one_party="one payload is one provider",
+    )
     provider = provider_of(first.party)
     actual = sorted(
         (e for e in events if not e.estimated), key=lambda e: e.occurred_at, reverse=True
@@ -142,7 +141,12 @@ def encode(events: Sequence[WireEvent], *, reference: str) -> bytes:
         if event.milestone not in EVENT_CODES:
             raise ValueError(f"17TRACK has no sub-status for {event.milestone.value}")
     estimate, synced_at = _estimate([e for e in events if e.estimated], actual)
-    shipper, recipient = _countries(actual)
+    shipper, recipient = customs_countries(
+        actual,
+        country_of=lambda place: place.country if place else None,
+        export_needs_country="an export-customs event needs its location.country",
+        newest_first=True,
+    )
     wire_events = [_event(e) for e in actual]
     latest = wire_events[0] if wire_events else None
     if latest is not None:  # the latest event repeated, without its address and raw time
@@ -167,7 +171,7 @@ def encode(events: Sequence[WireEvent], *, reference: str) -> bytes:
                     "provider": provider,
                     "service_type": None,
                     "latest_sync_status": "Success",
-                    "latest_sync_time": _utc(synced_at),
+                    "latest_sync_time": iso_utc(synced_at),
                     "events": wire_events,
                 }
             ]
@@ -197,7 +201,8 @@ def provider_of(party: Party) -> dict[str, object]:
         name: str | None = None
     else:
         key, known = PROVIDERS.get(party.id, (None, None))
-        name = next((n for n in (party.name, known, party.id) if n and _slug(n) == party.id), None)
+        names = (party.name, known, party.id)
+        name = next((n for n in names if n and provider_slug(n) == party.id), None)
         if name is None:
             raise ValueError(f"no 17TRACK provider name slugs to {party.id!r}")
     return {
@@ -210,71 +215,20 @@ def provider_of(party: Party) -> dict[str, object]:
     }
 
 
-def _slug(name: str) -> str:
-    """The party id the connector makes of a provider name."""
-    return re.sub(r"[^a-z0-9._]+", "-", name.strip().lower()).strip("-._")[:64]
-
-
-def _one_shipment(events: Sequence[WireEvent]) -> WireEvent:
-    if not events:
-        raise ValueError("nothing to encode")
-    first = events[0]
-    primary = first.identifiers[0] if first.identifiers else None
-    if primary is None or primary.kind is not IdentifierKind.TRACKING_NUMBER:
-        raise ValueError("a 17TRACK tracking is keyed by a tracking number")
-    for event in events:
-        if not event.identifiers or event.identifiers[0].key != primary.key:
-            raise ValueError("one 17TRACK webhook is one tracking number")
-        if (event.party.role, event.party.id) != (first.party.role, first.party.id):
-            raise ValueError("one payload is one provider")
-        if event.occurred_at.utcoffset() is None:
-            raise ValueError("occurred_at must carry its UTC offset")
-    return first
-
-
-def _countries(actual: list[WireEvent]) -> tuple[str | None, str | None]:
-    """(shipper, recipient) countries, set so customs events read back in the direction
-    asked: the shipper's from export-customs events, the recipient's from import ones."""
-    shipper: str | None = None
-    for event in actual:
-        if event.milestone in EXPORT_CUSTOMS:
-            country = event.location.country if event.location else None
-            if country is None:
-                raise ValueError("an export-customs event needs its location.country")
-            if shipper not in (None, country):
-                raise ValueError("export customs in two countries")
-            shipper = country
-    recipient: str | None = None
-    for event in reversed(actual):  # oldest first: the latest import country wins
-        if event.milestone in IMPORT_CUSTOMS:
-            country = event.location.country if event.location else None
-            if country is not None and country == shipper:
-                raise ValueError("import customs in the export country would read as export")
-            recipient = country or recipient
-    return shipper, recipient
-
-
 def _estimate(
     estimates: list[WireEvent], actual: list[WireEvent]
 ) -> tuple[WireEvent | None, datetime]:
     """The estimate of the payload and the provider's ``latest_sync_time``."""
-    if not estimates:
+    estimate = delivery_estimate(
+        estimates,
+        one_only="a 17TRACK tracking carries one estimated delivery date",
+        delivery_only="17TRACK estimates the delivery only",
+    )
+    if estimate is None:
         return None, actual[0].occurred_at  # not empty: the payload has an event
     latest = actual[0].occurred_at if actual else None
-    if len(estimates) > 1:
-        raise ValueError("a 17TRACK tracking carries one estimated delivery date")
-    estimate = estimates[0]
-    if estimate.milestone is not Milestone.DELIVERED:
-        raise ValueError("17TRACK estimates the delivery only")
-    hint = estimate.extra.get("issued_at")
-    if hint:
-        issued_at = datetime.fromisoformat(hint)
-        if issued_at.utcoffset() is None:
-            raise ValueError("extra['issued_at'] must carry its UTC offset")
-        return estimate, issued_at
-    if latest is None:
-        raise ValueError("an estimate alone needs extra['issued_at'] (the latest sync time)")
-    return estimate, latest
+    missing = "an estimate alone needs extra['issued_at'] (the latest sync time)"
+    return estimate, issued_at(estimate, latest, missing=missing)
 
 
 def _window(estimate: WireEvent | None) -> dict[str, object]:
@@ -282,17 +236,17 @@ def _window(estimate: WireEvent | None) -> dict[str, object]:
         return {"source": None, "from": None, "to": None}
     to = estimate.occurred_at
     start = to.replace(hour=0, minute=0, second=0, microsecond=0)
-    return {"source": "17TRACK", "from": _local(start), "to": _local(to)}
+    return {"source": "17TRACK", "from": iso_local(start), "to": iso_local(to)}
 
 
 def _event(event: WireEvent) -> dict[str, object]:
     sub_status, stage, description = EVENT_CODES[event.milestone]
     moment = event.occurred_at
     place = event.location or Location()
-    local = _local(moment)
+    local = iso_local(moment)
     return {
         "time_iso": local,
-        "time_utc": _utc(moment),
+        "time_utc": iso_utc(moment),
         "time_raw": {
             "date": local[:10],
             "time": local[11:19],
@@ -338,12 +292,3 @@ def _key_stages(wire_events: list[dict[str, object]]) -> list[dict[str, object]]
             }
         )
     return stages
-
-
-def _local(moment: datetime) -> str:
-    """ISO 8601 in the moment's own offset; fractions only when present."""
-    return moment.isoformat(timespec="microseconds" if moment.microsecond else "seconds")
-
-
-def _utc(moment: datetime) -> str:
-    return _local(moment.astimezone(UTC)).replace("+00:00", "Z")

@@ -64,6 +64,7 @@ from zoneinfo import ZoneInfo
 
 from connectors.x12_214 import COUNTRY_ZONES, LOCAL_ZONES, TIME_CODES
 from hub.simulate.wire import WireEvent
+from hub.simulate.wire._common import code_from_reason
 from schemas.common import Identifier, IdentifierKind, PartyRole
 from schemas.milestones import EXCEPTION_MILESTONES, TERMINAL_MILESTONES, Milestone
 
@@ -309,8 +310,7 @@ def _reason_code(event: WireEvent) -> str:
     settled = event.milestone in TERMINAL_MILESTONES or event.milestone in EXCEPTION_MILESTONES
     if not event.reason or not settled:
         return "NS"
-    text = event.reason.lower()
-    return next((code for word, code in _REASONS if word in text), _OTHER_REASON)
+    return code_from_reason(event.reason, _REASONS, _OTHER_REASON)
 
 
 def _issued_at(event: WireEvent) -> datetime:
