@@ -386,7 +386,7 @@ def _provider_source(provider: dict[str, Any], path: str) -> EventSource:
     info = require(provider, "provider", SeventeenTrackPayloadError, path, dict)
     name = optional(info, "name", SeventeenTrackPayloadError, f"{path}.provider")
     key = optional(info, "key", SeventeenTrackPayloadError, f"{path}.provider", int)
-    party_id = _slug(name) if name else ""
+    party_id = provider_slug(name) if name else ""
     if not party_id and key is not None:
         party_id = f"{NAME}-{key}"
     if not party_id:
@@ -400,7 +400,7 @@ def _provider_source(provider: dict[str, Any], path: str) -> EventSource:
         raise SeventeenTrackPayloadError("provider is not a valid party", path=path) from None
 
 
-def _slug(name: str) -> str:
+def provider_slug(name: str) -> str:
     return re.sub(r"[^a-z0-9._]+", "-", name.strip().lower()).strip("-._")[:64]
 
 

@@ -47,7 +47,7 @@ import re
 from collections.abc import Sequence
 from datetime import datetime
 
-from connectors.seventeen_track import _slug as provider_slug  # the rule the connector reads
+from connectors.seventeen_track import provider_slug  # the rule the connector reads
 from hub.simulate.wire import WireEvent
 from hub.simulate.wire._common import (
     customs_countries,
