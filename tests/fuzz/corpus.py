@@ -22,6 +22,9 @@ from tests.fuzz.seeds import max_body_bytes, seed_bodies
 
 GATEWAY_MAX_BODY_BYTES = 1024 * 1024  # TRACKHUB_GATEWAY_MAX_BODY_BYTES' default
 HYPOTHESIS_SHARE = 0.1
+# generated a chunk at a time (each from its own seed): a case is rebuilt from its chunk
+# alone, and a worker never goes long without starting a case
+HYPOTHESIS_CHUNK = 100
 
 Structural = Callable[[Random, bytes, int], bytes | None]
 STRUCTURAL: dict[str, tuple[tuple[str, Structural], ...]] = {
@@ -88,12 +91,15 @@ def fuzz_cases(format_name: str, seed: int, total: int, start: int = 0) -> Itera
     mutations = mutation_count(total)
     for index in range(start, min(mutations, total)):
         yield mutation_case(format_name, seed, index)
-    if total > mutations:
-        generated = hypothesis_bodies(format_name, seed, total - mutations)
-        for index in range(max(start, mutations), total):
-            offset = index - mutations
-            body = generated[offset] if offset < len(generated) else b""
-            yield FuzzCase(format_name, index, "hypothesis", body)
+    chunk: list[bytes] = []
+    for index in range(max(start, mutations), total):
+        offset = index - mutations
+        if offset % HYPOTHESIS_CHUNK == 0 or not chunk:
+            chunk = hypothesis_bodies(
+                format_name, seed * 100_000 + offset // HYPOTHESIS_CHUNK, HYPOTHESIS_CHUNK
+            )
+        body = chunk[offset % HYPOTHESIS_CHUNK] if offset % HYPOTHESIS_CHUNK < len(chunk) else b""
+        yield FuzzCase(format_name, index, "hypothesis", body)
 
 
 def case_at(format_name: str, seed: int, total: int, index: int) -> FuzzCase:
