@@ -24,7 +24,13 @@ from hub import topics
 from hub.normalize import normalize_record
 from hub.settings import Settings
 from schemas.events import RawEnvelope
-from tests.fuzz.gateway_cases import PLAIN_SECRET, GatewayRequest, gateway_request
+from tests.fuzz.gateway_cases import (
+    GATEWAY_LIMIT,
+    PLAIN_SECRET,
+    GatewayRequest,
+    fuzz_sources,
+    gateway_request,
+)
 from tests.fuzz.oracle import unclear_reason
 from tests.support.kafka_reading import end_offsets, read_since
 from tests.support.signing import SECRET
@@ -47,6 +53,7 @@ class GatewayReport:
     kinds: Counter[str] = field(default_factory=Counter)
     problems: list[str] = field(default_factory=list)
     accepted: dict[str, bytes] = field(default_factory=dict)  # envelope id -> body sent
+    dead_lettered: set[str] = field(default_factory=set)  # envelope ids the normalizer refuses
     dead_letters: int = 0
     events: int = 0
     slowest_ms: float = 0.0
@@ -150,6 +157,15 @@ async def fuzz_gateway(client: TestClient, seed: int, cases: int, report: Gatewa
     report.seconds += loop.time() - began
 
 
+def gateway_settings(base: Settings) -> Settings:
+    """``base`` with the fuzz sources (one per format, one closed) and a 64 KiB limit."""
+    fields = base.model_dump() | {
+        "sources": fuzz_sources(),
+        "gateway_max_body_bytes": GATEWAY_LIMIT,
+    }
+    return Settings(**fields)
+
+
 def raw_log_start(settings: Settings) -> dict:
     return end_offsets(settings, topics.RAW)
 
@@ -175,6 +191,7 @@ def check_raw_log(settings: Settings, start: dict, report: GatewayReport) -> Non
             report.events += len(result.events)
             continue
         report.dead_letters += 1
+        report.dead_lettered.add(envelope.envelope_id)
         unclear = unclear_reason(letter.reason, letter.error_type)
         if letter.error_type == "MapperCrash" or unclear:
             report.problems.append(

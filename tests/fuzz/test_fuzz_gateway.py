@@ -22,17 +22,12 @@ from connectors.gateway import create_gateway_app
 from hub.normalize import normalize_record
 from hub.settings import Settings
 from schemas.events import RawEnvelope
-from tests.fuzz.gateway_cases import (
-    GATEWAY_LIMIT,
-    KIND_WEIGHTS,
-    GatewayRequest,
-    fuzz_sources,
-    signature_headers,
-)
+from tests.fuzz.gateway_cases import KIND_WEIGHTS, GatewayRequest, signature_headers
 from tests.fuzz.gateway_check import (
     GatewayReport,
     check_raw_log,
     fuzz_gateway,
+    gateway_settings,
     raw_log_start,
     send,
 )
@@ -43,17 +38,9 @@ SEED = 20260302
 CASES = 400
 
 
-def fuzz_settings(base: Settings) -> Settings:
-    fields = base.model_dump() | {
-        "sources": fuzz_sources(),
-        "gateway_max_body_bytes": GATEWAY_LIMIT,
-    }
-    return Settings(**fields)
-
-
 @pytest_asyncio.fixture
 async def client(kafka_settings: Settings) -> AsyncIterator[TestClient]:
-    app = create_gateway_app(fuzz_settings(kafka_settings))
+    app = create_gateway_app(gateway_settings(kafka_settings))
     async with TestClient(TestServer(app)) as test_client:
         yield test_client
 
