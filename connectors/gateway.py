@@ -225,6 +225,8 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     if declared is not None:
         if declared > limit:
             raise GatewayError(413, "payload_too_large", f"body over {limit} bytes")
+        if declared == 0:  # aiohttp's readexactly(0) on an empty body raises, as if cut short
+            return b""
         try:
             return await request.content.readexactly(declared)
         except asyncio.IncompleteReadError:
