@@ -101,7 +101,8 @@ def _spoil(rng: Random, headers: dict[str, str]) -> dict[str, str]:
     if choice == 0:
         value = spoiled[name]
         at = rng.randrange(len(value))
-        spoiled[name] = value[:at] + ("A" if value[at] != "A" else "B") + value[at + 1 :]
+        # a character that differs even where case does not count (hex signatures)
+        spoiled[name] = value[:at] + ("Z" if value[at] not in "Zz" else "Y") + value[at + 1 :]
     elif choice == 1:
         del spoiled[name]
     elif choice == 2 and "webhook-timestamp" in spoiled:

@@ -99,3 +99,18 @@ async def test_regression_authentic_latin1_body_is_202_then_dead_lettered(
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+async def test_regression_authentic_empty_body_is_202_not_incomplete(
+    client: TestClient, kafka_settings: Settings
+) -> None:
+    """Found by this fuzzer: a signed empty body (Content-Length: 0) was answered 400
+    "body shorter than Content-Length"; it is complete and authentic: 202, dead-lettered."""
+    headers = {"Content-Type": "text/plain"}
+    headers |= signature_headers(SignatureScheme.STANDARD_WEBHOOKS, b"", "msg_fz_empty", _now())
+    start = raw_log_start(kafka_settings)
+    response = await client.post("/webhooks/fz-iata-fsu", data=b"", headers=headers)
+    assert response.status == 202, await response.text()
+    (value,) = read_since(kafka_settings, start)
+    letter = normalize_record(value, now=_now(), where="fuzz").dead_letter
+    assert letter is not None and letter.error_type != "MapperCrash" and letter.reason
