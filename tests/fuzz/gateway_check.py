@@ -132,7 +132,8 @@ def answer_problems(request: GatewayRequest, answer: Answer, seen_before: bool) 
         return [f"{where}: error body not in the error shape: {payload}"]
     if set(error) != {"code", "message", "request_id"} or not error["message"]:
         return [f"{where}: error body fields {sorted(error)}"]
-    if answer.headers.get("x-request-id") != error["request_id"]:
+    # a header value loses its surrounding blanks on the wire; the JSON keeps them
+    if answer.headers.get("x-request-id", "").strip() != str(error["request_id"]).strip():
         return [f"{where}: X-Request-Id does not match the error's request_id"]
     return []
 
