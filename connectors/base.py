@@ -86,6 +86,8 @@ def decode_json(raw: RawEnvelope, error: type[ConnectorError]) -> Any:
         ) from None
     except RecursionError:
         raise error("body is JSON nested too deeply") from None
+    except ValueError:  # json's own limit: an integer literal of over 4,300 digits
+        raise error("body has a number too long to read (over 4300 digits)") from None
 
 
 def decode_json_object(raw: RawEnvelope, error: type[ConnectorError], what: str) -> dict[str, Any]:

@@ -225,6 +225,8 @@ async def _read_body(request: web.Request, limit: int) -> bytes:
     if declared is not None:
         if declared > limit:
             raise GatewayError(413, "payload_too_large", f"body over {limit} bytes")
+        if declared == 0:  # aiohttp's readexactly(0) on an empty body raises, as if cut short
+            return b""
         try:
             return await request.content.readexactly(declared)
         except asyncio.IncompleteReadError:
@@ -245,12 +247,21 @@ def _kept_headers(headers: dict[str, str], request_id: str) -> dict[str, str]:
     no longer than the envelope allows (a longer one is no header of any source's scheme:
     it is dropped rather than failing the delivery), values cut to 8 KiB."""
     kept = {
-        name: value[:MAX_HEADER_VALUE_CHARS]
+        name: _header_text(value[:MAX_HEADER_VALUE_CHARS])
         for name, value in list(headers.items())[:MAX_KEPT_HEADERS]
         if name not in DROPPED_HEADERS and len(name) <= MAX_HEADER_NAME_CHARS
     }
     kept["x-trackhub-request-id"] = request_id
     return kept
+
+
+def _header_text(value: str) -> str:
+    """A header value the envelope can hold: aiohttp passes bytes that are not UTF-8 (a
+    Latin-1 value) on as lone surrogates, which no JSON string can carry; they become
+    ``?`` instead of failing the delivery with a 500."""
+    if value.isascii():
+        return value
+    return value.encode("utf-8", "replace").decode("utf-8")
 
 
 async def _readiness(app: web.Application) -> list[Check]:

@@ -275,10 +275,20 @@ def test_standard_webhooks_invalid_configured_secret_fails_closed() -> None:
     )
 
 
-def test_standard_webhooks_non_utf8_body_fails() -> None:
+def test_standard_webhooks_non_utf8_body_is_verified_byte_for_byte() -> None:
+    """A body that is not UTF-8 (a Latin-1 X12 interchange) signed over its bytes is
+    authentic: accepted, for the mapper to judge; the same bytes unsigned are not."""
     now = _wall_now()
-    headers = sw_headers(BODY, SW_SECRET, now)
-    assert _sw_reason([SW_SECRET], headers, b"\xff\xfe" + BODY, now) == "body is not UTF-8 text"
+    latin1 = "ISA*00*CAF\xc9*".encode("latin-1") + b"\xff\xfe"
+    headers = {
+        "webhook-id": "msg_latin1",
+        "webhook-timestamp": str(int(now.timestamp())),
+        "webhook-signature": Webhook(SW_SECRET).sign("msg_latin1", now, latin1),
+    }
+    assert verify_signature(SignatureScheme.STANDARD_WEBHOOKS, [SW_SECRET], headers, latin1, now)
+    assert _sw_reason([SW_SECRET], sw_headers(BODY, SW_SECRET, now), b"\xff" + BODY, now) == (
+        "signature mismatch"
+    )
 
 
 def test_naive_now_is_a_programming_error() -> None:
