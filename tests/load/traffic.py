@@ -104,9 +104,10 @@ class WebhookFactory:
         self._cursors = {r.source: itertools.cycle(r.events) for r in routes}
         self._ready: dict[int, tuple[Route, bytes]] = {}
 
-    def body(self, n: int) -> tuple[Route, bytes]:
-        """The n-th webhook's route and body (the costly part: encoding)."""
-        route = self._routes[n % len(self._routes)]
+    def body(self, n: int, route: Route | None = None) -> tuple[Route, bytes]:
+        """The n-th webhook's route (round-robin unless given) and body (the costly part:
+        encoding)."""
+        route = route or self._routes[n % len(self._routes)]
         event = next(self._cursors[route.source])
         event = replace(event, occurred_at=event.occurred_at - timedelta(minutes=n))
         return route, encoder(route.format).encode([event], reference=f"load-{self._run}-{n}")
@@ -117,9 +118,9 @@ class WebhookFactory:
         for n in range(first, first + count):
             self._ready[n] = self.body(n)
 
-    def make(self, n: int) -> Webhook:
-        """The n-th webhook, signed now. Call in order of n (the events are cycled)."""
-        route, body = self._ready.pop(n, None) or self.body(n)
+    def make(self, n: int, route: Route | None = None) -> Webhook:
+        """The n-th webhook (to ``route``, else round-robin), signed now."""
+        route, body = self._ready.pop(n, None) or self.body(n, route)
         headers = signed_headers(
             route.format,
             self._secret,
