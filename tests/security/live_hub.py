@@ -66,6 +66,7 @@ class LiveHub:
     broker_env: dict[str, str]
     folder: Path
     extra: dict[str, str] = field(default_factory=dict)  # TRACKHUB_* for every process
+    name: str = "hub"  # log files are <name>-<command>.log
     processes: dict[str, HubProcess] = field(default_factory=dict)
 
     @property
@@ -109,7 +110,7 @@ class LiveHub:
                 "api": "TRACKHUB_API_PORT",
                 "deliver": "TRACKHUB_DELIVERY_HTTP_PORT",
             }[command]
-            log = self.folder / f"{command}.log"
+            log = self.folder / f"{self.name}-{command}.log"
             popen = subprocess.Popen(
                 [sys.executable, "-m", "hub.cli", command],
                 env=self.env | {port_setting: str(port)},
