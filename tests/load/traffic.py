@@ -9,15 +9,16 @@ Webhooks timestamps must be within five minutes of the gateway's clock).
 
 Every body is unique, so every delivery is new to the gateway and must be written once
 (a 200 "duplicate" would mean the load repeated itself, and is counted): the n-th
-webhook's event is moved n minutes back, since not every format carries a message id
-(17TRACK and Cargo-IMP FSU have none), and the encoders that have one get a fresh
-``reference``. Estimates are left out of the pool (their issue time would need moving
+webhook's event is moved n minutes back (further if that body was made already), since
+not every format carries a message id (17TRACK and Cargo-IMP FSU have none), and the
+encoders that have one get a fresh ``reference``. Estimates are left out of the pool (their issue time would need moving
 too).
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import itertools
 import uuid
 from dataclasses import dataclass, replace
@@ -103,14 +104,23 @@ class WebhookFactory:
         self._run = run_id or uuid.uuid4().hex[:12]
         self._cursors = {r.source: itertools.cycle(r.events) for r in routes}
         self._ready: dict[int, tuple[Route, bytes]] = {}
+        self._made: set[bytes] = set()  # digests of the bodies made: each must be new
 
     def body(self, n: int, route: Route | None = None) -> tuple[Route, bytes]:
         """The n-th webhook's route (round-robin unless given) and body (the costly part:
-        encoding)."""
+        encoding), never a body this factory made before."""
         route = route or self._routes[n % len(self._routes)]
         event = next(self._cursors[route.source])
-        event = replace(event, occurred_at=event.occurred_at - timedelta(minutes=n))
-        return route, encoder(route.format).encode([event], reference=f"load-{self._run}-{n}")
+        module = encoder(route.format)
+        shift = n
+        while True:  # two events of a shipment can be k minutes apart: move on past them
+            moved = replace(event, occurred_at=event.occurred_at - timedelta(minutes=shift))
+            body = module.encode([moved], reference=f"load-{self._run}-{n}")
+            digest = hashlib.blake2b(body, digest_size=16).digest()
+            if digest not in self._made:
+                self._made.add(digest)
+                return route, body
+            shift += 7
 
     def prepare(self, first: int, count: int) -> None:
         """Encode webhooks ``first`` .. ``first + count - 1`` now, so that a burst costs

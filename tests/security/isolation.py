@@ -105,8 +105,8 @@ def probe_operation(base: str, op: Operation, a: SellerA, key_a: str, key_b: str
         asked = path + json.dumps(body)
         return Probe(op.operation_id, "by id", got.status, _leaks(got.text, a, asked), ok)
     if op.stream:
-        text = read_stream(base, key_b, seconds=2.5)
-        control = read_stream(base, key_a, seconds=2.5)
+        text = read_stream(base, key_b, seconds=1.5)
+        control = read_stream(base, key_a, seconds=1.5)
         ok = "event: alert" not in text and "event: alert" in control
         return Probe(op.operation_id, "stream", 200, _leaks(text, a), ok)
     if op.method == "GET":

@@ -102,6 +102,11 @@ class LiveHub:
 
     def start(self, *commands: str, timeout_s: float = 90) -> LiveHub:
         """Start the commands (all by default) and wait until each /readyz answers 200."""
+        self.launch(*commands)
+        return self.wait_ready(*commands, timeout_s=timeout_s)
+
+    def launch(self, *commands: str) -> LiveHub:
+        """Start the commands (all by default) without waiting for them."""
         for command in commands or COMMANDS:
             port = free_port()
             port_setting = {
@@ -119,6 +124,10 @@ class LiveHub:
                 start_new_session=True,
             )
             self.processes[command] = HubProcess(command, port, log, popen)
+        return self
+
+    def wait_ready(self, *commands: str, timeout_s: float = 90) -> LiveHub:
+        """Until each command's /readyz answers 200; AssertionError with its log if not."""
         deadline = time.monotonic() + timeout_s
         for command in commands or COMMANDS:
             process = self.processes[command]
@@ -156,19 +165,31 @@ class LiveHub:
         return {command: p.log.read_text(errors="replace") for command, p in self.processes.items()}
 
 
-def create_seller(env: dict[str, str], seller_id: str, log: Path) -> str:
-    """``trackhub seller create``; returns the API key it printed (its last stdout line).
-    Its stderr (JSON logs at DEBUG) goes to ``log`` with the processes' logs."""
+def create_sellers(env: dict[str, str], seller_ids: list[str], log: Path) -> list[str]:
+    """``trackhub seller create`` for each id, run side by side; the API keys they printed
+    (each one's last stdout line). Their stderr (JSON logs at DEBUG) goes to ``log``."""
     with log.open("ab") as errors:
-        done = subprocess.run(
-            [sys.executable, "-m", "hub.cli", "seller", "create", seller_id],
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=errors,
-            timeout=120,
-            check=True,
-        )
-    return done.stdout.decode().strip().splitlines()[-1]
+        runs = [
+            subprocess.Popen(
+                [sys.executable, "-m", "hub.cli", "seller", "create", seller_id],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=errors,
+                start_new_session=True,
+            )
+            for seller_id in seller_ids
+        ]
+        keys = []
+        for run in runs:
+            try:
+                out, _ = run.communicate(timeout=120)
+            finally:
+                if run.poll() is None:
+                    os.killpg(run.pid, signal.SIGKILL)
+                    run.wait()
+            assert run.returncode == 0, f"seller create failed: {log.read_text()[-2000:]}"
+            keys.append(out.decode().strip().splitlines()[-1])
+    return keys
 
 
 def until(check: Callable[[], T], what: str, timeout_s: float = 90) -> T:

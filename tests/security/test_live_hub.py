@@ -23,12 +23,14 @@ import pytest
 
 from hub.simulate.journeys import SimConfig, SimJourney
 from hub.simulate.runner import Simulation
-from schemas.sellers import hash_key
+from schemas.sellers import KEY_PREFIX, hash_key
 from schemas.shipments import TransportMode
 from tests.security.isolation import SellerA, call, every_operation, probe_operation
-from tests.security.live_hub import WEBHOOK_SECRET, LiveHub, create_seller, until
+from tests.security.live_hub import WEBHOOK_SECRET, LiveHub, create_sellers, until
 from tests.security.receiver import Receiver
 from tests.support.private_broker import private_broker
+
+pytestmark = pytest.mark.integration  # a real broker and real processes
 
 SELLER_A = "seller-sim-1"  # the simulation's one seller
 SELLER_B = "seller-sec-b"
@@ -59,51 +61,59 @@ class World:
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     folder: Path = tmp_path_factory.mktemp("live-hub")
     receiver = Receiver()
-    with private_broker("security", partitions=2) as broker:
-        hub = LiveHub(broker.env, folder)
-        try:
-            began = time.monotonic()
-            hub.start()
-            print(f"hub ready {time.monotonic() - began:.1f} s")
-            key_a = create_seller(hub.env, SELLER_A, folder / "cli.log")
-            key_b = create_seller(hub.env, SELLER_B, folder / "cli.log")
-            until(lambda: call(hub.url("api"), "GET", "/v1/shipments", key_b).status == 200, "keys")
-            created = call(
-                hub.url("api"), "POST", "/v1/subscriptions", key_a, {"url": receiver.url}
-            )
-            assert created.status == 201, created.text
-            subscription = json.loads(created.text)
-            config = SimConfig(
-                seed=4242,
-                shipments=4,
-                seller_count=1,
-                modes=(TransportMode.AIR, TransportMode.EXPRESS),
-                spread_days=1.0,
-                fault_rates={"failed_delivery": 0.5, "customs_hold": 0.5, "late_leg": 0.3},
-            )
-            simulation = Simulation(
-                hub.settings, config, hub.url("gateway"), window=timedelta(hours=48)
-            )
-            journeys = simulation.prepare()
-            asyncio.run(simulation.run())
-            print(f"simulated {time.monotonic() - began:.1f} s")
-            alerts = until(lambda: _alert_ids(hub.url("api"), key_a), "seller A's alerts")
-            until(lambda: receiver.requests, "an alert delivered to seller A's webhook")
-            world = World(
-                hub,
-                receiver,
-                journeys,
-                key_a,
-                key_b,
-                subscription["subscription_id"],
-                subscription["secret"],
-                alerts,
-            )
-            yield world
-        finally:
-            for started in (hub, *(world.others if "world" in locals() else [])):
-                started.stop()
-            receiver.stop()
+    others: list[LiveHub] = []  # processes the tests add (stopped here too)
+    began = time.monotonic()
+    try:
+        with private_broker("security", partitions=2) as broker:
+            print(f"broker {time.monotonic() - began:.1f} s")
+            hub = LiveHub(broker.env, folder)
+            try:
+                yield _feed(hub, receiver, others, began)
+            finally:
+                for started in (hub, *others):
+                    started.stop()
+    finally:
+        receiver.stop()
+
+
+def _feed(hub: LiveHub, receiver: Receiver, others: list[LiveHub], began: float) -> World:
+    """Start the hub, create the sellers and A's subscription, run the simulation, and
+    wait for A's alerts to show in the API and reach A's webhook."""
+    hub.launch()  # the sellers are created while the processes start
+    key_a, key_b = create_sellers(hub.env, [SELLER_A, SELLER_B], hub.folder / "cli.log")
+    hub.wait_ready()
+    print(f"hub ready {time.monotonic() - began:.1f} s")
+    api = hub.url("api")
+    until(lambda: call(api, "GET", "/v1/shipments", key_b).status == 200, "the keys")
+    created = call(api, "POST", "/v1/subscriptions", key_a, {"url": receiver.url})
+    assert created.status == 201, created.text
+    subscription = json.loads(created.text)
+    config = SimConfig(
+        seed=4242,
+        shipments=3,
+        seller_count=1,
+        modes=(TransportMode.AIR, TransportMode.EXPRESS),
+        spread_days=0.5,
+        fault_rates={"failed_delivery": 1.0},  # an exception alert on every shipment
+    )
+    simulation = Simulation(hub.settings, config, hub.url("gateway"), window=timedelta(days=60))
+    journeys = simulation.prepare()
+    asyncio.run(simulation.run())
+    print(f"simulated {time.monotonic() - began:.1f} s")
+    alerts = until(lambda: _alert_ids(api, key_a), "seller A's alerts")
+    until(lambda: receiver.requests, "an alert delivered to seller A's webhook")
+    print(f"alerts delivered {time.monotonic() - began:.1f} s")
+    return World(
+        hub,
+        receiver,
+        journeys,
+        key_a,
+        key_b,
+        subscription["subscription_id"],
+        subscription["secret"],
+        alerts,
+        others,
+    )
 
 
 def _alert_ids(api: str, key: str) -> list[str]:
@@ -260,6 +270,8 @@ def _secrets(world: World) -> set[str]:
     the subscription's signing secret (whole and its key material)."""
     values = {WEBHOOK_SECRET, WEBHOOK_SECRET.removeprefix("whsec_")}
     for key in (world.key_a, world.key_b):
-        values |= {key, key.rsplit("_", 1)[1], hash_key(key)}
+        secret = key.removeprefix(KEY_PREFIX).partition("_")[2]  # thk_<key id hex>_<secret>
+        assert len(secret) >= 40
+        values |= {key, secret, hash_key(key)}
     values |= {world.subscription_secret, world.subscription_secret.removeprefix("whsec_")}
     return values

@@ -46,6 +46,8 @@ from tests.load.gateway_process import GatewayProcess
 from tests.load.raw_check import check_raw_log, raw_log_ends
 from tests.load.traffic import LOAD_SECRET, Webhook, WebhookFactory, gateway_routes, load_sources
 
+pytestmark = pytest.mark.integration  # a real broker and real processes
+
 OTHER_SECRET = "whsec_" + "Zm9yZ2VkLXNlY3JldC1mb3ItdGhlLW1hdHJpeC0zMmI="
 TOLERANCE_S = 300
 BEYOND_S = 5  # "just beyond": the tolerance plus a few seconds of request time
