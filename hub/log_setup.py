@@ -22,6 +22,11 @@ from datetime import UTC, datetime
 
 CORRELATION_ID: ContextVar[str | None] = ContextVar("trackhub_correlation_id", default=None)
 NOISY_LOGGERS = ("kafka", "aiokafka")
+# At DEBUG these write record keys and values (kafka-python dumps every request and
+# response, aiokafka's producer and faust's topics every record they send): tracking
+# numbers, API key hashes, subscription signing secrets. They stay at INFO whatever the
+# level.
+RECORD_LOGGERS = ("kafka", "aiokafka", "faust.topics")
 
 
 @contextmanager
@@ -71,7 +76,8 @@ class TextFormatter(logging.Formatter):
 
 def configure_logging(level: str, log_format: str) -> None:
     """Root handler on stderr in ``log_format`` ('text' or 'json'); the Kafka client
-    libraries only from WARNING unless ``level`` is DEBUG (they chat on every connect)."""
+    libraries only from WARNING unless ``level`` is DEBUG (they chat on every connect),
+    and never below INFO (``RECORD_LOGGERS``: their DEBUG lines carry record contents)."""
     level = level.upper()
     numeric = logging.getLevelNamesMapping().get(level, logging.INFO)
     handler = logging.StreamHandler()
@@ -82,6 +88,8 @@ def configure_logging(level: str, log_format: str) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(numeric)
+    for name in RECORD_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
     if numeric > logging.DEBUG:
         for noisy in NOISY_LOGGERS:
             logging.getLogger(noisy).setLevel(logging.WARNING)

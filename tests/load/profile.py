@@ -1,0 +1,189 @@
+"""The load profile: steady load at rate R, then bursts at ``burst_factor`` x R.
+
+Phases: a short warm-up (not counted), ``steady_s`` at R, then ``bursts`` times
+(``burst_s`` at factor x R, ``pause_s`` back at R). A real ``trackhub gateway`` takes
+the load from this process (open loop, ``tests.load.open_loop``); its RSS is sampled
+throughout; at the end the raw log is read to its end and every 202 must be on it once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
+
+from hub.settings import Settings
+from tests.load.gateway_process import GatewayProcess, RssSampler
+from tests.load.open_loop import Phase, PhaseResult, run_phases
+from tests.load.raw_check import RawLogCheck, check_raw_log, raw_log_ends
+from tests.load.traffic import LOAD_SECRET, WebhookFactory, gateway_routes, load_sources
+from tests.perf.common import percentile
+
+
+@dataclass(frozen=True)
+class ProfileConfig:
+    rate: float
+    steady_s: float = 600.0
+    burst_factor: float = 5.0
+    burst_s: float = 10.0
+    pause_s: float = 20.0
+    bursts: int = 3
+    warmup_s: float = 5.0
+
+    def phases(self) -> list[Phase]:
+        phases = [Phase("warmup", "warmup", self.rate, self.warmup_s)] if self.warmup_s else []
+        phases.append(Phase("steady", "steady", self.rate, self.steady_s))
+        for n in range(1, self.bursts + 1):
+            phases.append(Phase(f"burst-{n}", "burst", self.rate * self.burst_factor, self.burst_s))
+            if self.pause_s:
+                phases.append(Phase(f"pause-{n}", "pause", self.rate, self.pause_s))
+        return phases
+
+
+@dataclass(frozen=True)
+class KindFigures:
+    """What the load saw in all phases of one kind."""
+
+    kind: str
+    requested: int
+    achieved_rate: float  # answers per second over the phases' wall time
+    p50_ms: float
+    p99_ms: float
+    p999_ms: float
+    max_ms: float
+    send_lag_p99_ms: float  # how late this process started requests: its own lag
+    statuses: dict[int, int]
+    errors: dict[str, int]
+    rss_max_mib: float
+
+
+@dataclass(frozen=True)
+class ProfileReport:
+    config: ProfileConfig
+    sources: list[str]
+    figures: dict[str, KindFigures]  # by kind: steady, burst, pause
+    raw: RawLogCheck
+    rss_start_mib: float
+    rss_end_mib: float
+
+    @property
+    def non_202(self) -> int:
+        return sum(
+            count
+            for f in self.figures.values()
+            for status, count in f.statuses.items()
+            if status != 202
+        ) + sum(sum(f.errors.values()) for f in self.figures.values())
+
+    def lines(self) -> list[str]:
+        c = self.config
+        out = [
+            f"profile: warm-up {c.warmup_s:.0f} s, steady {c.steady_s:.0f} s at {c.rate:.0f}/s, "
+            f"{c.bursts} bursts of {c.burst_s:.0f} s at {c.burst_factor:g}x "
+            f"({c.rate * c.burst_factor:.0f}/s) each followed by {c.pause_s:.0f} s at "
+            f"{c.rate:.0f}/s",
+            f"sources ({len(self.sources)}): {', '.join(self.sources)}",
+        ]
+        for f in self.figures.values():
+            out.append(
+                f"{f.kind:>6}: {f.requested} requests, {f.achieved_rate:,.0f}/s answered; "
+                f"time to 202 p50 {f.p50_ms:.1f} ms, p99 {f.p99_ms:.1f} ms, "
+                f"p99.9 {f.p999_ms:.1f} ms, max {f.max_ms:.1f} ms; "
+                f"load's own send lag p99 {f.send_lag_p99_ms:.1f} ms; "
+                f"statuses {dict(sorted(f.statuses.items()))}, errors {f.errors or 0}; "
+                f"gateway RSS max {f.rss_max_mib:.0f} MiB"
+            )
+        out.append(
+            f"gateway RSS: {self.rss_start_mib:.0f} MiB ready, {self.rss_end_mib:.0f} MiB at the end"
+        )
+        r = self.raw
+        out.append(
+            f"raw log: {r.accepted} accepted, {r.found} found, lost {r.lost}, "
+            f"duplicates {r.duplicates} ({r.records_read} records read)"
+        )
+        return out
+
+
+def run_profile(broker_env: dict[str, str], config: ProfileConfig, work_dir: Path) -> ProfileReport:
+    """Start a gateway on the broker of ``broker_env``, run the profile, check the raw log;
+    the gateway is stopped whatever happens."""
+    settings = _settings(broker_env)
+    sources = load_sources()
+    routes = gateway_routes(settings.model_copy(update={"sources": sources}))
+    factory = WebhookFactory(routes, LOAD_SECRET)
+    first = 0
+    for phase in config.phases():  # bursts pre-encoded: the load's CPU goes to sending
+        count = int(phase.rate * phase.seconds)
+        if phase.kind == "burst":
+            factory.prepare(first, count)
+        first += count
+    start = raw_log_ends(settings)
+    gateway = GatewayProcess(broker_env, sources, work_dir / "load-gateway.log")
+    try:
+        gateway.start()
+        assert gateway.process is not None
+        sampler = RssSampler(gateway.process.pid)
+        rss_start = sampler.sample()
+        sampler.start()
+
+        def enter(phase: Phase) -> None:
+            sampler.phase = phase.kind
+
+        try:
+            results = asyncio.run(
+                run_phases(gateway.url, config.phases(), factory.make, on_phase=enter)
+            )
+        finally:
+            sampler.stop()
+        rss_end = sampler.sample()
+        if gateway.process.poll() is not None:
+            raise RuntimeError(f"the gateway died: {gateway.log_path.read_text()[-2000:]}")
+    finally:
+        gateway.stop()
+    accepted = [envelope for r in results for envelope in r.accepted]
+    raw = check_raw_log(settings, start, accepted)
+    figures = {
+        kind: _figures(kind, [r for r in results if r.phase.kind == kind], sampler)
+        for kind in ("steady", "burst", "pause")
+        if any(r.phase.kind == kind for r in results)
+    }
+    return ProfileReport(
+        config=config,
+        sources=[r.source for r in routes],
+        figures=figures,
+        raw=raw,
+        rss_start_mib=rss_start,
+        rss_end_mib=rss_end,
+    )
+
+
+def _figures(kind: str, results: list[PhaseResult], sampler: RssSampler) -> KindFigures:
+    ms = [x * 1000 for r in results for x in r.latencies_s]
+    lag = [x * 1000 for r in results for x in r.send_lag_s]
+    statuses: dict[int, int] = {}
+    errors: dict[str, int] = {}
+    for r in results:
+        for status, count in r.statuses.items():
+            statuses[status] = statuses.get(status, 0) + count
+        for error, count in r.errors.items():
+            errors[error] = errors.get(error, 0) + count
+    wall = sum(r.wall_s for r in results)
+    answered = sum(statuses.values())
+    return KindFigures(
+        kind=kind,
+        requested=sum(r.started for r in results),
+        achieved_rate=answered / wall if wall else 0.0,
+        p50_ms=percentile(ms, 0.50),
+        p99_ms=percentile(ms, 0.99),
+        p999_ms=percentile(ms, 0.999),
+        max_ms=max(ms) if ms else float("nan"),
+        send_lag_p99_ms=percentile(lag, 0.99),
+        statuses=statuses,
+        errors=errors,
+        rss_max_mib=sampler.max_during(kind),
+    )
+
+
+def _settings(env: dict[str, str]) -> Settings:
+    fields = {k.removeprefix("TRACKHUB_").lower(): v for k, v in env.items()}
+    return Settings(**fields)
