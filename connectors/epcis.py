@@ -252,12 +252,16 @@ def _to_tracking(
     built = []
     for n, part in enumerate(parts, start=1):
         part_id = event_id if n == 1 or event_id is None else f"{event_id}#{n}"
+        try:
+            source = source_of(NAME, party, _short_id(part_id))
+        except ValidationError as exc:  # an eventID that is no Unicode text (a lone surrogate)
+            raise EPCISPayloadError(f"eventID: {exc.errors()[0]['msg']}", path=event.path) from None
         built.append(
             build_event(
                 raw,
                 EPCISPayloadError,
                 event.path,
-                source=source_of(NAME, party, _short_id(part_id)),
+                source=source,
                 identifiers=part,
                 milestone=milestone,
                 source_code=(source_code or event.event_type)[:200],
@@ -301,7 +305,7 @@ def _party(
 
 def _location(event: EpcisEvent, master: dict[str, dict[str, str]]) -> Location | None:
     where = event.read_point or event.biz_location
-    if where is None:
+    if not where:  # neither given, or both blank
         return None
     records = []
     for uri in (event.read_point, event.biz_location):

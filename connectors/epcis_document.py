@@ -217,9 +217,10 @@ def field_text(
     """``item[key]`` stripped; None when absent or empty, an error when not text (or absent
     and ``required``)."""
     value = optional(item, key, EPCISPayloadError, path)
-    if required and value is None:
+    text = value.strip() if isinstance(value, str) else None
+    if required and not text:
         raise EPCISPayloadError(f"{key} is missing", path=f"{path}.{key}")
-    return value.strip() if isinstance(value, str) else None
+    return text or None  # blanks are empty too: an eventID " " is no id
 
 
 def _strings(item: Mapping[str, Any], key: str, path: str) -> list[str]:
