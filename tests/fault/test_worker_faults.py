@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import timedelta
 
 import pytest
 
 from hub.simulate.report import compare
 from hub.simulate.runner import Simulation
 from tests.support.fault_journeys import (
+    WINDOW,
     HubWorkerSlot,
     audit,
     fault_config,
@@ -37,7 +37,7 @@ from tests.support.private_broker import private_broker
 pytestmark = pytest.mark.fault
 
 SEED = 20260408
-SHIPMENTS = 40
+SHIPMENTS = 30
 REBALANCING = ("PreparingRebalance", "CompletingRebalance")
 
 
@@ -57,11 +57,17 @@ def note(log: list[str], line: str) -> None:
 async def kill_three_times(
     simulation: Simulation, a: HubWorkerSlot, b: HubWorkerSlot, total: int, log: list[str]
 ) -> None:
-    """Kill 1: worker a at 20% of the deliveries. Kill 2: worker b at 50%, started again
+    """Kill 1: worker a at 20% of the deliveries (at least two windows in). Kill 2: worker b at 50%, started again
     at once (it rejoins the group: a rebalance). Kill 3: worker a as soon as the
     coordinator reports that rebalance in progress."""
     settings = simulation.settings
-    await until(lambda: simulation.stats.deliveries >= total * 0.2, "20% of the deliveries")
+    # after two windows every hub partition has committed offsets: a partition the group
+    # never committed stalls when a rebalance moves it (a separate faust finding, see
+    # docs/reliability.md), which is not what this test measures
+    await until(
+        lambda: simulation.stats.windows >= 2 and simulation.stats.deliveries >= total * 0.2,
+        "two windows and 20% of the deliveries",
+    )
     a.kill()
     a.start()
     note(log, f"kill 1: worker a at {simulation.stats.deliveries}/{total} deliveries")
@@ -95,7 +101,7 @@ async def test_three_worker_kills_leave_the_alert_set_unchanged() -> None:
                     settings,
                     fault_config(SEED, SHIPMENTS),
                     gateway,
-                    window=timedelta(hours=24),
+                    window=WINDOW,
                     progress=lambda line: print(f"{time.strftime('%H:%M:%S')} {line}"),
                 )
                 journeys = simulation.prepare()
