@@ -13,6 +13,7 @@ hashed the same way). See ``hub.hub_agents`` for the logic and its guarantees.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -87,13 +88,15 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
 
     async def send(
         topic: str, key: bytes | None, value: bytes, partition: int | None = None
-    ) -> None:
+    ) -> asyncio.Future[Any]:
         if topic.startswith(topics.SELLER_ALERTS_PREFIX) and topic not in seller_topics:
             await app.topic(
                 topic, partitions=1, replicas=settings.replication_factor
             ).maybe_declare()
             seller_topics.add(topic)
-        guard.watch(await app.producer.send(topic, key, value, None, None, None))
+        future = await app.producer.send(topic, key, value, None, None, None)
+        guard.watch(future)
+        return future
 
     async def reject(record: Any, exc: Exception, stage: DeadLetterStage) -> None:
         """A record its agent cannot read goes to the DLQ with why; the agent goes on."""
@@ -222,6 +225,14 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
                 wall_now=time.time(),
                 plan_grace_s=settings.hub_plan_grace_s,
             )
+            # The alerts first, acknowledged, then the state that records them as sent:
+            # a crash between the two re-reads the input and sends them again (same
+            # delivery ids). The other order lost them: the table's write (local store or
+            # changelog) could outlive an alert still in the producer's buffer, and the
+            # re-read input then found them already open (a SIGKILL fault test saw it).
+            sent = [await send(topic, k, v) for topic, k, v in alert_sends(alerts)]
+            if sent:
+                await asyncio.gather(*sent)
             if updated is not None and updated is not stored:
                 due = shipment_runner.next_due(updated.record)
                 shipments[key] = updated.dumps(due)
@@ -234,8 +245,6 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
             if message.event is not None and not message.replayed and updated is not None:
                 received = message.event.received_at.timestamp()
                 metrics.PROCESSING_SECONDS.observe(max(0.0, time.time() - received))
-            for topic, out_key, value in alert_sends(alerts):
-                await send(topic, out_key, value)
             if alerts:
                 metrics.count_alert_transitions(alerts)
                 _log_alerts(alerts, message)
