@@ -31,7 +31,7 @@ from hub.kafka_clients import (
 from hub.settings import Settings
 from tests.connector_cases import connector_cases
 from tests.perf.common import bench_env, machine, settings_from, stop_bench_broker
-from tests.perf.faust_floor import FLOOR_TOPIC
+from tests.perf.faust_floor import FLOOR_TOPIC, REPARTITION_TOPIC
 from tests.support.kafka_reading import end_offsets
 
 PASSTHROUGH_TOPIC = "bench.passthrough.v1"
@@ -152,10 +152,11 @@ async def passthrough(settings: Settings, source: str, count: int) -> float:
 
 
 def create_passthrough_topic(settings: Settings) -> None:
-    """The topics the passthrough and the faust floor copy into, partitioned like the hub's."""
+    """The topics the passthrough and the faust floor write, partitioned like the hub's
+    (faust declares an agent's source topic only after the first send to it)."""
     admin = create_admin(settings)
     spec = {"num_partitions": settings.partitions, "replication_factor": 1}
-    admin.create_topics({PASSTHROUGH_TOPIC: spec, FLOOR_TOPIC: spec})
+    admin.create_topics({PASSTHROUGH_TOPIC: spec, FLOOR_TOPIC: spec, REPARTITION_TOPIC: spec})
     admin.close()
 
 
