@@ -51,8 +51,10 @@ class PartitionClock:
     held: dict[int, dict[str, float]] = field(default_factory=dict)  # shipment -> wall time
     stale: bool = True  # heaps must be rebuilt (start, rebalance)
     # monotonic time the worker was last behind (or got partitions): idleness counts from
-    # then, so the last messages of a backlog (and their hops) land before wall time moves
+    # ``settle_s`` after then, so the last messages of a backlog (under the lag threshold,
+    # and their resolve hops) land before wall time moves
     caught_up_at: float = 0.0
+    settle_s: float = 5.0
 
     def saw(self, partition: int, event_time: datetime | None) -> bool:
         """Note a fresh event (activity); True when it moved the latest event time."""
@@ -70,7 +72,10 @@ class PartitionClock:
             marks.append(latest - self.lateness)
         if (moved := self.explicit.get(partition)) is not None:
             marks.append(moved)
-        quiet_since = max(self.last_message.get(partition, 0.0), self.caught_up_at)
+        quiet_since = max(
+            self.last_message.get(partition, 0.0),
+            self.caught_up_at + self.settle_s if self.caught_up_at else 0.0,
+        )
         idle_for = self.monotonic() - quiet_since
         if self.idle_after_s > 0 and idle_for >= self.idle_after_s and not lagging:
             marks.append(self.wall_clock() - self.lateness)

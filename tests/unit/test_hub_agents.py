@@ -286,7 +286,8 @@ def test_partition_clock_watermark_explicit_idle_and_lag() -> None:
 def test_wall_time_waits_until_the_worker_has_been_caught_up_for_the_idle_time() -> None:
     """Regression: once the backlog fell under the threshold, an idle partition followed
     wall time at once, before the backlog's last messages (and their resolve hops)
-    reached their shipments: the held-back lag test saw a false stall."""
+    reached their shipments: the held-back lag test saw a false stall. Idleness counts
+    from ``settle_s`` (5 s) after the worker was last behind."""
     wall = [datetime(2026, 11, 25, tzinfo=UTC)]
     mono = [100.0]
     clock = _clock(wall, mono)
@@ -296,7 +297,9 @@ def test_wall_time_waits_until_the_worker_has_been_caught_up_for_the_idle_time()
     clock.behind()  # behind again at 125 s; caught up after that
     mono[0] = 140.0  # idle 40 s since its last event, but only 15 s since caught up
     assert clock.watermark(0) == T0 - timedelta(minutes=10)
-    mono[0] = 156.0  # 31 s since caught up: wall time now
+    mono[0] = 156.0  # 31 s since caught up, but the settle time (5 s) comes first
+    assert clock.watermark(0) == T0 - timedelta(minutes=10)
+    mono[0] = 160.0  # the settle time and 30 s of idleness since caught up: wall time now
     assert clock.watermark(0) == wall[0] - timedelta(minutes=10)
 
 
