@@ -23,6 +23,7 @@ from hub.simulate.report import compare
 from hub.simulate.runner import Simulation
 from schemas.alerts import Alert
 from schemas.shipments import TransportMode
+from tests.support.fault_journeys import EVERY_FAULT_RATES
 from tests.support.hub_worker import start_worker, stop_worker
 from tests.support.kafka_reading import end_offsets, read_since
 
@@ -59,15 +60,7 @@ async def test_a_seeded_simulation_scores_100_percent(
         shipments=16,
         modes=(TransportMode.AIR, TransportMode.EXPRESS, TransportMode.OCEAN),
         spread_days=2.0,
-        fault_rates={
-            "late_leg": 0.15,
-            "lost_handoff": 0.15,
-            "customs_hold": 0.15,
-            "failed_delivery": 0.15,
-            "stall": 0.15,
-            "late_plan": 0.1,
-            "estimate_slip": 0.1,
-        },
+        fault_rates=dict(EVERY_FAULT_RATES),
     )
     start = end_offsets(kafka_settings, topics.ALERTS)
     worker = start_worker(cli_env, hub_idle_after_s="0", hub_lateness_s=str(365 * 86400))

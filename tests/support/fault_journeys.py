@@ -57,6 +57,18 @@ def sim_settings(base: Settings) -> Settings:
     return Settings(**(base.model_dump() | {"sources": sources}))
 
 
+# every kind of fault, often enough that a few dozen shipments raise every alert type
+EVERY_FAULT_RATES = {
+    "late_leg": 0.15,
+    "lost_handoff": 0.15,
+    "customs_hold": 0.15,
+    "failed_delivery": 0.15,
+    "stall": 0.15,
+    "late_plan": 0.1,
+    "estimate_slip": 0.1,
+}
+
+
 def fault_config(seed: int, shipments: int) -> SimConfig:
     """Every kind of fault a journey can have, often enough that a few dozen shipments
     raise every alert type (and revise some). Air and express only: an ocean leg adds
@@ -66,15 +78,7 @@ def fault_config(seed: int, shipments: int) -> SimConfig:
         shipments=shipments,
         modes=(TransportMode.AIR, TransportMode.EXPRESS),
         spread_days=1.0,
-        fault_rates={
-            "late_leg": 0.15,
-            "lost_handoff": 0.15,
-            "customs_hold": 0.15,
-            "failed_delivery": 0.15,
-            "stall": 0.15,
-            "late_plan": 0.1,
-            "estimate_slip": 0.1,
-        },
+        fault_rates=dict(EVERY_FAULT_RATES),
     )
 
 
