@@ -11,6 +11,12 @@ Order of checks, cheapest and safest first: unknown source (404), no secret conf
 the body is held whole), a body shorter than its Content-Length (400), signature on the
 raw bytes (401), replayed webhook id (401), duplicate (200), write (202, or 503 with
 ``Retry-After`` while Kafka is unavailable).
+
+Load shedding: a known source's webhook that arrives while ``gateway_max_in_flight``
+others are being worked on (read, verified or waiting for Kafka) is answered 503
+``overloaded`` with ``Retry-After`` at once, before its body is read: a burst beyond what
+the gateway and Kafka can write costs each refused sender a retry, instead of making every
+sender's answer, and the gateway's memory, grow with the queue.
 Every error leaves as ``{"error": {"code", "message", "request_id"}}``; nothing internal
 (exception text, stack, secret) is ever in a response or a log line.
 """
@@ -43,6 +49,7 @@ from schemas.events import RawEnvelope
 log = logging.getLogger(__name__)
 
 RETRY_AFTER_S = 5
+OVERLOAD_RETRY_AFTER_S = 1  # a burst passes in seconds; senders spread their own retries
 READ_CHUNK = 64 * 1024
 DROPPED_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization", "x-api-key"})
 MAX_KEPT_HEADERS = 60
@@ -74,7 +81,16 @@ SOURCES = web.AppKey("sources", dict[str, ConfiguredSource])
 RAW_LOG = web.AppKey("raw_log", RawLogWriter)
 MEMORY = web.AppKey("memory", DeliveryMemory)
 CLOCK = web.AppKey("clock", Callable[[], datetime])
+IN_FLIGHT = web.AppKey("in_flight", "InFlight")
 REQUEST_ID = web.RequestKey("request_id", str)
+
+
+@dataclass(slots=True)
+class InFlight:
+    """How many webhooks the gateway is working on, and the most it takes at once."""
+
+    limit: int
+    count: int = 0
 
 
 def configured_sources(settings: Settings) -> dict[str, ConfiguredSource]:
@@ -156,6 +172,25 @@ async def receive_webhook(request: web.Request) -> web.Response:
     source = request.app[SOURCES].get(request.match_info["source"])
     if source is None:
         raise GatewayError(404, "unknown_source", "no such webhook source")
+    in_flight = request.app[IN_FLIGHT]
+    if in_flight.count >= in_flight.limit:
+        raise GatewayError(
+            503,
+            "overloaded",
+            "too many webhooks in progress; retry later",
+            **{"Retry-After": str(OVERLOAD_RETRY_AFTER_S)},
+        )
+    in_flight.count += 1
+    metrics.WEBHOOKS_IN_FLIGHT.inc()
+    try:
+        return await _receive(request, source)
+    finally:
+        in_flight.count -= 1
+        metrics.WEBHOOKS_IN_FLIGHT.dec()
+
+
+async def _receive(request: web.Request, source: ConfiguredSource) -> web.Response:
+    """Everything after the source and load checks, in the order of the module's doc."""
     started = time.perf_counter()
     if not source.secrets:
         metrics.SIGNATURE_FAILURES.labels(source.name, "no_secret").inc()
@@ -286,6 +321,7 @@ def create_gateway_app(
     app[RAW_LOG] = raw_log or RawLogWriter(settings)
     app[MEMORY] = DeliveryMemory()
     app[CLOCK] = clock
+    app[IN_FLIGHT] = InFlight(settings.gateway_max_in_flight)
     app.router.add_post("/webhooks/{source}", receive_webhook, name=WEBHOOK_ROUTE)
     add_ops_routes(app, functools.partial(_readiness, app))
     for name in app[SOURCES]:  # every source has its series from the start, silent or not

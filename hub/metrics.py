@@ -41,6 +41,11 @@ WEBHOOK_BYTES = Counter(
     "Body bytes of the webhooks the gateway read, by source.",
     ["source"],
 )
+WEBHOOKS_IN_FLIGHT = Gauge(
+    "trackhub_webhooks_in_flight",
+    "Webhooks the gateway is working on now (reading, verifying, waiting for Kafka); at "
+    "TRACKHUB_GATEWAY_MAX_IN_FLIGHT new ones are refused with 503 overloaded.",
+)
 DURABLE_SECONDS = Histogram(
     "trackhub_webhook_durable_seconds",
     "Time from a webhook's arrival to its durable 202 (raw record acknowledged by Kafka).",

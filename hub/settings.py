@@ -178,6 +178,12 @@ class Settings(BaseSettings):
     gateway_kafka_timeout_s: float = Field(
         default=10.0, gt=0, description="How long a webhook waits for Kafka before a 503."
     )
+    gateway_max_in_flight: int = Field(
+        default=512,
+        ge=1,
+        description="Most webhooks the gateway works on at once (reading, verifying, waiting "
+        "for Kafka); above it a new one gets 503 overloaded with Retry-After at once.",
+    )
 
     worker_http_host: str = Field(
         default="127.0.0.1",

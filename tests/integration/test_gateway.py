@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Awaitable
 from datetime import UTC, datetime, timedelta
 
 import pytest
 import pytest_asyncio
-from aiohttp import ClientSession, web
+from aiohttp import ClientResponse, ClientSession, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from connectors.gateway import create_gateway_app
-from hub import topics
+from hub import metrics, topics
 from hub.settings import Settings, SourceConfig
 from schemas.events import RawEnvelope
 from tests.connector_cases import connector_cases
@@ -216,6 +218,40 @@ async def test_kafka_unavailable_is_503_with_retry_after(kafka_settings: Setting
         )
         await _assert_error(response, 503, "unavailable")
         assert response.headers["Retry-After"] == "5"
+
+
+async def test_over_max_in_flight_is_503_overloaded_at_once(kafka_settings: Settings) -> None:
+    """Two webhooks wait for a Kafka that does not answer (the limit is 2): a third is
+    refused at once with a short Retry-After, without waiting for them; once they are
+    answered, the next one is taken again."""
+    settings = _gateway_settings(
+        kafka_settings,
+        kafka_bootstrap="127.0.0.1:1",
+        gateway_kafka_timeout_s=3.0,
+        gateway_max_in_flight=2,
+    )
+    app = create_gateway_app(settings)
+
+    def post(n: int) -> Awaitable[ClientResponse]:
+        body = NATIVE_BODY.replace(b"YT-88-02", f"YT-88-{50 + n}".encode())
+        return gateway.post(
+            "/webhooks/acme-native", data=body, headers=standard_webhook_headers(body)
+        )
+
+    async with TestClient(TestServer(app)) as gateway:
+        waiting = [asyncio.create_task(post(n)) for n in range(2)]
+        while metrics.WEBHOOKS_IN_FLIGHT._value.get() < 2:  # both are in the handler
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        shed = await post(2)
+        shed_after = time.monotonic() - started
+        await _assert_error(shed, 503, "overloaded")
+        assert shed.headers["Retry-After"] == "1"
+        assert shed_after < 1.0, "the refusal waited for the webhooks in flight"
+        for task in waiting:  # Kafka never answered them: 503 unavailable, not overloaded
+            await _assert_error(await task, 503, "unavailable")
+        assert metrics.WEBHOOKS_IN_FLIGHT._value.get() == 0
+        await _assert_error(await post(3), 503, "unavailable")
 
 
 async def test_served_over_real_http(kafka_settings: Settings, unused_tcp_port: int) -> None:
