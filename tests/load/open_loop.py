@@ -17,9 +17,9 @@ import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from urllib.parse import urlsplit
 
-import aiohttp
-
+from tests.load.lean_http import LeanConnection, request_bytes
 from tests.load.traffic import Webhook
 
 TICK_S = 0.002
@@ -56,13 +56,20 @@ async def run_phases(
     on_phase: Callable[[Phase], None] = lambda _: None,
 ) -> list[PhaseResult]:
     """Send every phase's requests on schedule, one phase after another; wait for every
-    answer (or ``timeout_s``) before returning."""
-    connector = aiohttp.TCPConnector(limit=connections, force_close=False)
-    timeout = aiohttp.ClientTimeout(total=timeout_s)
+    answer (or ``timeout_s``) before returning.
+
+    The scheduler makes each request as it falls due and queues it; ``connections``
+    lanes, each with one keep-alive connection, take them in order. Above the gateway's
+    capacity the queue grows and every queued request's latency with it (from its due
+    time), as it would for senders whose webhooks wait.
+    """
+    url = urlsplit(base_url)
+    host, port = url.hostname or "127.0.0.1", url.port or 80
     results = [PhaseResult(p) for p in phases]
-    in_flight: set[asyncio.Task[None]] = set()
+    queue: asyncio.Queue[_Due | None] = asyncio.Queue()
+    lanes = [asyncio.create_task(_lane(queue, host, port, timeout_s)) for _ in range(connections)]
     counter = 0
-    async with aiohttp.ClientSession(base_url, connector=connector, timeout=timeout) as session:
+    try:
         for result in results:
             on_phase(result.phase)
             phase_start = time.perf_counter()
@@ -72,42 +79,60 @@ async def run_phases(
                 now = time.perf_counter()
                 due_count = min(total, int((now - phase_start) * result.phase.rate) + 1)
                 while sent < due_count:
-                    due = phase_start + sent / result.phase.rate
-                    task = asyncio.create_task(
-                        _one(session, make(counter), due, phase_start, result)
+                    webhook = make(counter)
+                    request = request_bytes(
+                        f"{host}:{port}", webhook.path, webhook.headers, webhook.body
                     )
-                    in_flight.add(task)
-                    task.add_done_callback(in_flight.discard)
+                    due = phase_start + sent / result.phase.rate
+                    queue.put_nowait(_Due(due, phase_start, result, request))
                     sent += 1
                     counter += 1
                 result.started = sent
                 await asyncio.sleep(TICK_S)
-        if in_flight:
-            await asyncio.gather(*in_flight)
+        for _ in lanes:
+            queue.put_nowait(None)
+        await asyncio.gather(*lanes)
+    finally:
+        for lane in lanes:
+            lane.cancel()
     return results
 
 
-async def _one(
-    session: aiohttp.ClientSession,
-    webhook: Webhook,
-    due: float,
-    phase_start: float,
-    result: PhaseResult,
-) -> None:
-    result.send_lag_s.append(time.perf_counter() - due)
-    try:
-        async with session.post(webhook.path, data=webhook.body, headers=webhook.headers) as answer:
-            body = await answer.read()
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        result.errors[type(exc).__name__] += 1
-        return
-    finished = time.perf_counter()
-    result.statuses[answer.status] += 1
-    result.wall_s = max(result.wall_s, finished - phase_start)
-    if answer.status == 202:
-        result.latencies_s.append(finished - due)
-        found = ENVELOPE_ID.search(body)
-        if found:
-            result.accepted.append(found.group(1).decode())
-        else:
-            result.errors["202_without_envelope_id"] += 1
+@dataclass(frozen=True, slots=True)
+class _Due:
+    due: float  # perf_counter time the request was due
+    phase_start: float
+    result: PhaseResult
+    request: bytes
+
+
+async def _lane(queue: asyncio.Queue[_Due | None], host: str, port: int, timeout_s: float) -> None:
+    """Send queued requests one at a time on one connection (reopened after a failure)
+    until the queue hands out ``None``."""
+    connection: LeanConnection | None = None
+    while (item := await queue.get()) is not None:
+        result = item.result
+        result.send_lag_s.append(time.perf_counter() - item.due)
+        try:
+            async with asyncio.timeout(timeout_s):
+                if connection is None or not connection.usable:
+                    connection = await LeanConnection.open(host, port)
+                status, body = await connection.exchange(item.request)
+        except (OSError, TimeoutError) as exc:
+            result.errors[type(exc).__name__] += 1
+            if connection is not None:
+                connection.close()
+            connection = None
+            continue
+        finished = time.perf_counter()
+        result.statuses[status] += 1
+        result.wall_s = max(result.wall_s, finished - item.phase_start)
+        if status == 202:
+            result.latencies_s.append(finished - item.due)
+            found = ENVELOPE_ID.search(body)
+            if found:
+                result.accepted.append(found.group(1).decode())
+            else:
+                result.errors["202_without_envelope_id"] += 1
+    if connection is not None:
+        connection.close()

@@ -9,15 +9,19 @@ throughout; at the end the raw log is read to its end and every 202 must be on i
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
+import uvloop
+
+from hub import local_kafka
 from hub.settings import Settings
 from tests.load.gateway_process import GatewayProcess, RssSampler
 from tests.load.open_loop import Phase, PhaseResult, run_phases
 from tests.load.raw_check import RawLogCheck, check_raw_log, raw_log_ends
 from tests.load.traffic import LOAD_SECRET, WebhookFactory, gateway_routes, load_sources
-from tests.perf.common import percentile
+from tests.perf.common import cpu_seconds, percentile
 
 
 @dataclass(frozen=True)
@@ -55,6 +59,8 @@ class KindFigures:
     statuses: dict[int, int]
     errors: dict[str, int]
     rss_max_mib: float
+    # CPU each process spent per request started in these phases, in microseconds
+    cpu_us_per_request: dict[str, float]
 
 
 @dataclass(frozen=True)
@@ -91,7 +97,8 @@ class ProfileReport:
                 f"p99.9 {f.p999_ms:.1f} ms, max {f.max_ms:.1f} ms; "
                 f"load's own send lag p99 {f.send_lag_p99_ms:.1f} ms; "
                 f"statuses {dict(sorted(f.statuses.items()))}, errors {f.errors or 0}; "
-                f"gateway RSS max {f.rss_max_mib:.0f} MiB"
+                f"gateway RSS max {f.rss_max_mib:.0f} MiB; CPU per request "
+                + ", ".join(f"{name} {us:.0f} µs" for name, us in f.cpu_us_per_request.items())
             )
         out.append(
             f"gateway RSS: {self.rss_start_mib:.0f} MiB ready, {self.rss_end_mib:.0f} MiB at the end"
@@ -125,16 +132,26 @@ def run_profile(broker_env: dict[str, str], config: ProfileConfig, work_dir: Pat
         sampler = RssSampler(gateway.process.pid)
         rss_start = sampler.sample()
         sampler.start()
+        cpu = CpuMeter(
+            {
+                "load": os.getpid(),
+                "gateway": gateway.process.pid,
+                "broker": local_kafka.status(settings).pid,
+            }
+        )
 
         def enter(phase: Phase) -> None:
             sampler.phase = phase.kind
+            cpu.enter(phase.kind)
 
-        try:
-            results = asyncio.run(
-                run_phases(gateway.url, config.phases(), factory.make, on_phase=enter)
-            )
+        try:  # uvloop: the load's own CPU is taken from what it measures
+            with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+                results = runner.run(
+                    run_phases(gateway.url, config.phases(), factory.make, on_phase=enter)
+                )
         finally:
             sampler.stop()
+            cpu.enter("end")
         rss_end = sampler.sample()
         if gateway.process.poll() is not None:
             raise RuntimeError(f"the gateway died: {gateway.log_path.read_text()[-2000:]}")
@@ -143,7 +160,7 @@ def run_profile(broker_env: dict[str, str], config: ProfileConfig, work_dir: Pat
     accepted = [envelope for r in results for envelope in r.accepted]
     raw = check_raw_log(settings, start, accepted)
     figures = {
-        kind: _figures(kind, [r for r in results if r.phase.kind == kind], sampler)
+        kind: _figures(kind, [r for r in results if r.phase.kind == kind], sampler, cpu)
         for kind in ("steady", "burst", "pause")
         if any(r.phase.kind == kind for r in results)
     }
@@ -157,7 +174,29 @@ def run_profile(broker_env: dict[str, str], config: ProfileConfig, work_dir: Pat
     )
 
 
-def _figures(kind: str, results: list[PhaseResult], sampler: RssSampler) -> KindFigures:
+@dataclass
+class CpuMeter:
+    """CPU seconds each process (by name) used while each phase kind ran: ``enter`` is
+    called as a phase starts; what was used since the previous call goes to that one's kind.
+    Answers that arrive after their phase ended count for the next one."""
+
+    pids: dict[str, int | None]
+    used: dict[str, dict[str, float]] = field(default_factory=dict)  # kind -> name -> s
+    _kind: str = ""
+    _last: dict[str, float] = field(default_factory=dict)
+
+    def enter(self, kind: str) -> None:
+        now = {name: cpu_seconds(pid) for name, pid in self.pids.items() if pid}
+        if self._kind:
+            totals = self.used.setdefault(self._kind, {})
+            for name, seconds in now.items():
+                totals[name] = totals.get(name, 0.0) + seconds - self._last[name]
+        self._kind, self._last = kind, now
+
+
+def _figures(
+    kind: str, results: list[PhaseResult], sampler: RssSampler, cpu: CpuMeter
+) -> KindFigures:
     ms = [x * 1000 for r in results for x in r.latencies_s]
     lag = [x * 1000 for r in results for x in r.send_lag_s]
     statuses: dict[int, int] = {}
@@ -181,6 +220,11 @@ def _figures(kind: str, results: list[PhaseResult], sampler: RssSampler) -> Kind
         statuses=statuses,
         errors=errors,
         rss_max_mib=sampler.max_during(kind),
+        cpu_us_per_request={
+            name: seconds / started * 1e6
+            for name, seconds in cpu.used.get(kind, {}).items()
+            if (started := sum(r.started for r in results))
+        },
     )
 
 
