@@ -12,9 +12,17 @@ carrier's sender; no pipelining.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from typing import cast
 
 import httptools
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    status: int
+    body: bytes
+    retry_after_s: float | None  # a Retry-After in seconds, when there is one
 
 
 class ConnectionClosed(ConnectionError):
@@ -34,8 +42,9 @@ class LeanConnection(asyncio.Protocol):
     def __init__(self) -> None:
         self._parser = httptools.HttpResponseParser(self)
         self._transport: asyncio.Transport | None = None
-        self._answer: asyncio.Future[tuple[int, bytes]] | None = None
+        self._answer: asyncio.Future[Answer] | None = None
         self._body: list[bytes] = []
+        self._retry_after: float | None = None
         self._keep_alive = True
 
     @classmethod
@@ -48,14 +57,15 @@ class LeanConnection(asyncio.Protocol):
     def usable(self) -> bool:
         return self._transport is not None and self._keep_alive and self._answer is None
 
-    async def exchange(self, request: bytes) -> tuple[int, bytes]:
-        """Status and body of the answer to ``request``. Any failure (including a
+    async def exchange(self, request: bytes) -> Answer:
+        """The answer to ``request``. Any failure (including a
         cancellation by the caller's timeout) leaves the connection closed."""
         if not self.usable:
             raise ConnectionClosed("connection not usable")
         assert self._transport is not None
         self._answer = asyncio.get_running_loop().create_future()
         self._body = []
+        self._retry_after = None
         self._transport.write(request)
         try:
             return await self._answer
@@ -86,13 +96,22 @@ class LeanConnection(asyncio.Protocol):
         self._fail(exc or ConnectionClosed("connection closed by the server"))
 
     # httptools callbacks
+    def on_header(self, name: bytes, value: bytes) -> None:
+        if name.lower() == b"retry-after":
+            try:
+                self._retry_after = float(value)
+            except ValueError:
+                self._retry_after = None  # an HTTP date: not one our gateway sends
+
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
 
     def on_message_complete(self) -> None:
         self._keep_alive = self._parser.should_keep_alive()
         if self._answer is not None and not self._answer.done():
-            self._answer.set_result((self._parser.get_status_code(), b"".join(self._body)))
+            self._answer.set_result(
+                Answer(self._parser.get_status_code(), b"".join(self._body), self._retry_after)
+            )
         if not self._keep_alive:
             self.close()
 

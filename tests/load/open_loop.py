@@ -7,6 +7,11 @@ its own latency (coordinated omission). Latency is measured from the moment a re
 was *due*, not from when it actually left, so any lag of this process or of its
 connection pool counts against the gateway rather than vanishing; how late requests
 left is reported separately (``send_lag``) to tell the two apart.
+
+A 503 with ``Retry-After`` (the gateway shedding load, or Kafka away) is sent again,
+byte for byte, after the time it asks, as a carrier's sender does; its latency still
+counts from its first due time, so a webhook that needed retries to get its 202 shows as
+slow, not as two fast answers.
 """
 
 from __future__ import annotations
@@ -19,10 +24,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
-from tests.load.lean_http import LeanConnection, request_bytes
+from tests.load.lean_http import Answer, LeanConnection, request_bytes
 from tests.load.traffic import Webhook
 
 TICK_S = 0.002
+MAX_ATTEMPTS = 30  # then the load gives a webhook up (counted as an error)
 ENVELOPE_ID = re.compile(rb'"envelope_id": ?"(raw_[0-9a-f]{32})"')
 
 
@@ -43,6 +49,7 @@ class PhaseResult:
     errors: Counter[str] = field(default_factory=Counter)  # no answer: exception name
     accepted: list[str] = field(default_factory=list)  # envelope ids of 202s
     started: int = 0
+    retries: int = 0  # 503s sent again after their Retry-After
     wall_s: float = 0.0  # from the phase's start to its last answer
 
 
@@ -51,23 +58,23 @@ async def run_phases(
     phases: list[Phase],
     make: Callable[[int], Webhook],
     *,
-    connections: int = 256,
+    connections: int = 1024,
     timeout_s: float = 30.0,
     on_phase: Callable[[Phase], None] = lambda _: None,
 ) -> list[PhaseResult]:
-    """Send every phase's requests on schedule, one phase after another; wait for every
-    answer (or ``timeout_s``) before returning.
+    """Send every phase's requests on schedule, one phase after another; return once every
+    request has its final answer (a 503's retries included) or failed.
 
     The scheduler makes each request as it falls due and queues it; ``connections``
-    lanes, each with one keep-alive connection, take them in order. Above the gateway's
-    capacity the queue grows and every queued request's latency with it (from its due
-    time), as it would for senders whose webhooks wait.
+    lanes, each with one keep-alive connection, take them in order (more lanes than the
+    gateway takes webhooks at once, so a burst reaches its load shedding). Above what the
+    lanes can carry the queue grows, and every queued request's latency with it (from its
+    due time), as it would for senders whose webhooks wait.
     """
     url = urlsplit(base_url)
-    host, port = url.hostname or "127.0.0.1", url.port or 80
+    load = _Load(host=url.hostname or "127.0.0.1", port=url.port or 80, timeout_s=timeout_s)
     results = [PhaseResult(p) for p in phases]
-    queue: asyncio.Queue[_Due | None] = asyncio.Queue()
-    lanes = [asyncio.create_task(_lane(queue, host, port, timeout_s)) for _ in range(connections)]
+    lanes = [asyncio.create_task(load.lane()) for _ in range(connections)]
     counter = 0
     try:
         for result in results:
@@ -81,16 +88,19 @@ async def run_phases(
                 while sent < due_count:
                     webhook = make(counter)
                     request = request_bytes(
-                        f"{host}:{port}", webhook.path, webhook.headers, webhook.body
+                        f"{load.host}:{load.port}", webhook.path, webhook.headers, webhook.body
                     )
-                    due = phase_start + sent / result.phase.rate
-                    queue.put_nowait(_Due(due, phase_start, result, request))
+                    load.submit(
+                        _Due(phase_start + sent / result.phase.rate, phase_start, result, request)
+                    )
                     sent += 1
                     counter += 1
                 result.started = sent
                 await asyncio.sleep(TICK_S)
+        while load.outstanding:  # queued, in flight or waiting to be retried
+            await asyncio.sleep(0.05)
         for _ in lanes:
-            queue.put_nowait(None)
+            load.queue.put_nowait(None)
         await asyncio.gather(*lanes)
     finally:
         for lane in lanes:
@@ -98,41 +108,69 @@ async def run_phases(
     return results
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class _Due:
-    due: float  # perf_counter time the request was due
+    due: float  # perf_counter time the request was first due
     phase_start: float
     result: PhaseResult
     request: bytes
+    attempts: int = 0
 
 
-async def _lane(queue: asyncio.Queue[_Due | None], host: str, port: int, timeout_s: float) -> None:
-    """Send queued requests one at a time on one connection (reopened after a failure)
-    until the queue hands out ``None``."""
-    connection: LeanConnection | None = None
-    while (item := await queue.get()) is not None:
-        result = item.result
-        result.send_lag_s.append(time.perf_counter() - item.due)
-        try:
-            async with asyncio.timeout(timeout_s):
-                if connection is None or not connection.usable:
-                    connection = await LeanConnection.open(host, port)
-                status, body = await connection.exchange(item.request)
-        except (OSError, TimeoutError) as exc:
-            result.errors[type(exc).__name__] += 1
-            if connection is not None:
-                connection.close()
-            connection = None
-            continue
+@dataclass
+class _Load:
+    host: str
+    port: int
+    timeout_s: float
+    queue: asyncio.Queue[_Due | None] = field(default_factory=asyncio.Queue)
+    outstanding: int = 0  # submitted and not finally answered
+
+    def submit(self, item: _Due) -> None:
+        self.outstanding += 1
+        self.queue.put_nowait(item)
+
+    async def lane(self) -> None:
+        """Send queued requests one at a time on one connection (reopened after a
+        failure) until the queue hands out ``None``."""
+        connection: LeanConnection | None = None
+        while (item := await self.queue.get()) is not None:
+            result = item.result
+            if item.attempts == 0:
+                result.send_lag_s.append(time.perf_counter() - item.due)
+            item.attempts += 1
+            try:
+                async with asyncio.timeout(self.timeout_s):
+                    if connection is None or not connection.usable:
+                        connection = await LeanConnection.open(self.host, self.port)
+                    answer = await connection.exchange(item.request)
+            except (OSError, TimeoutError) as exc:
+                result.errors[type(exc).__name__] += 1
+                if connection is not None:
+                    connection.close()
+                connection = None
+                self.outstanding -= 1
+                continue
+            self._answered(item, answer)
+        if connection is not None:
+            connection.close()
+
+    def _answered(self, item: _Due, answer: Answer) -> None:
         finished = time.perf_counter()
-        result.statuses[status] += 1
+        result = item.result
+        result.statuses[answer.status] += 1
         result.wall_s = max(result.wall_s, finished - item.phase_start)
-        if status == 202:
+        if answer.status == 503 and answer.retry_after_s is not None:
+            if item.attempts < MAX_ATTEMPTS:
+                result.retries += 1
+                loop = asyncio.get_running_loop()
+                loop.call_later(answer.retry_after_s, self.queue.put_nowait, item)
+                return
+            result.errors["gave_up_after_503s"] += 1
+        elif answer.status == 202:
             result.latencies_s.append(finished - item.due)
-            found = ENVELOPE_ID.search(body)
+            found = ENVELOPE_ID.search(answer.body)
             if found:
                 result.accepted.append(found.group(1).decode())
             else:
                 result.errors["202_without_envelope_id"] += 1
-    if connection is not None:
-        connection.close()
+        self.outstanding -= 1

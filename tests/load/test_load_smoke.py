@@ -2,9 +2,10 @@
 
 The same code as the ten-minute run: a real ``trackhub gateway`` process on the session's
 broker, open-loop load over every registered source in its own format and signing scheme,
-10 s steady then one 5x burst. It proves nothing is lost (every 202 is on
-tracking.raw.v1, exactly once), every delivery was answered 202, and the gateway's
-memory stays bounded through the burst. Latency targets are the full run's business:
+10 s steady then one 5x burst, against a gateway that takes only 8 webhooks at once, so
+the burst is shed in part. It proves nothing is lost (every 202 is on tracking.raw.v1,
+exactly once), every delivery ends with a 202 (shed ones after their Retry-After), and
+the gateway's memory stays bounded through the burst. Latency targets are the full run's business:
 a shared CI machine makes them noise at this length.
 """
 
@@ -21,7 +22,15 @@ from tests.load.run import BURST_RSS_HEADROOM_MIB
 pytestmark = pytest.mark.integration  # a real broker and real processes
 
 SMOKE = ProfileConfig(
-    rate=100, steady_s=10, burst_factor=5, burst_s=3, pause_s=2, bursts=1, warmup_s=1
+    rate=100,
+    steady_s=10,
+    burst_factor=5,
+    burst_s=3,
+    pause_s=2,
+    bursts=1,
+    warmup_s=1,
+    connections=64,
+    max_in_flight=8,
 )
 
 
@@ -34,7 +43,8 @@ def test_the_load_profile_loses_nothing_and_memory_stays_bounded(
     assert sorted(report.sources) == sorted(f"load-{name}" for name in connector_names())
     requested = sum(int(p.rate * p.seconds) for p in SMOKE.phases())
     assert requested == 2_800  # 1 s + 10 s at 100/s, 3 s at 500/s, 2 s at 100/s
-    assert report.non_202 == 0, report.lines()
+    assert report.not_accepted == 0, report.lines()
+    assert report.figures["burst"].statuses.get(503, 0) > 0, "the burst was never shed"
     assert report.raw.accepted == requested  # one distinct envelope per delivery
     assert report.raw.lost == 0
     assert report.raw.found == requested
