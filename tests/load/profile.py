@@ -17,11 +17,12 @@ import uvloop
 
 from hub import local_kafka
 from hub.settings import Settings
-from tests.load.gateway_process import GatewayProcess, RssSampler
 from tests.load.open_loop import Phase, PhaseResult, run_phases
 from tests.load.raw_check import RawLogCheck, check_raw_log, raw_log_ends
+from tests.load.rss_sampler import RssSampler
 from tests.load.traffic import LOAD_SECRET, WebhookFactory, gateway_routes, load_sources
 from tests.perf.common import cpu_seconds, percentile
+from tests.support.gateway_process import GatewayProcess
 
 
 @dataclass(frozen=True)
@@ -126,8 +127,13 @@ def run_profile(broker_env: dict[str, str], config: ProfileConfig, work_dir: Pat
             factory.prepare(first, count)
         first += count
     start = raw_log_ends(settings)
-    gateway_env = broker_env | {"TRACKHUB_GATEWAY_MAX_IN_FLIGHT": str(config.max_in_flight)}
-    gateway = GatewayProcess(gateway_env, sources, work_dir / "load-gateway.log")
+    gateway = GatewayProcess(
+        broker_env,
+        work_dir,
+        sources=sources,
+        gateway_max_in_flight=str(config.max_in_flight),
+        log_format="json",
+    )
     try:
         gateway.start()
         assert gateway.process is not None
@@ -162,7 +168,7 @@ def run_profile(broker_env: dict[str, str], config: ProfileConfig, work_dir: Pat
             cpu.enter("end")
         rss_end = sampler.sample()
         if gateway.process.poll() is not None:
-            raise RuntimeError(f"the gateway died: {gateway.log_path.read_text()[-2000:]}")
+            raise RuntimeError(f"the gateway died: {gateway.log_text[-2000:]}")
     finally:
         gateway.stop()
     accepted = [envelope for r in results for envelope in r.accepted]

@@ -42,9 +42,9 @@ from connectors.base import SignatureScheme
 from connectors.registry import all_connectors
 from hub.settings import Settings, SourceConfig
 from hub.simulate.signing import signed_headers
-from tests.load.gateway_process import GatewayProcess
 from tests.load.raw_check import check_raw_log, raw_log_ends
 from tests.load.traffic import LOAD_SECRET, Webhook, WebhookFactory, gateway_routes, load_sources
+from tests.support.gateway_process import GatewayProcess
 
 pytestmark = pytest.mark.integration  # a real broker and real processes
 
@@ -118,7 +118,7 @@ def gateway(kafka_env: dict[str, str], tmp_path_factory: pytest.TempPathFactory)
         f"closed-{c.name}": SourceConfig(format=c.name, secrets=[]) for c in all_connectors()
     }
     folder: Path = tmp_path_factory.mktemp("signature-matrix")
-    process = GatewayProcess(kafka_env, sources, folder / "gateway.log").start()
+    process = GatewayProcess(kafka_env, folder, sources=sources).start()
     try:
         yield process.url
     finally:

@@ -1,8 +1,9 @@
 """A ``trackhub gateway`` subprocess, and a signed-webhook sender that keeps the books.
 
 ``GatewayProcess`` runs the real gateway on a fixed free port (so a restart comes back
-on the same address), with one native-format source and its secret; the fault tests
-SIGKILL, SIGTERM and restart it. ``WebhookSender`` is the load: concurrent signed
+on the same address), with one native-format source and its secret unless given other
+sources; the fault tests SIGKILL, SIGTERM and restart it, the load and the signature
+matrix send to it. ``WebhookSender`` is the load: concurrent signed
 webhooks at a steady rate, recording every attempt's answer per reference (HTTP status,
 ``Retry-After``, or 0 when there was no HTTP answer at all), optionally retrying 503s and
 connection errors the way a well-behaved sender does. ``raw_log_copies`` reads
@@ -31,7 +32,7 @@ import aiohttp
 from kafka import TopicPartition
 
 from connectors.registry import get_connector
-from hub.settings import Settings
+from hub.settings import Settings, SourceConfig
 from schemas.events import RawEnvelope
 from tests.conftest import subprocess_env
 from tests.support.kafka_reading import read_since
@@ -43,13 +44,25 @@ NO_ANSWER = 0  # the status recorded when a request got no HTTP answer
 
 
 class GatewayProcess:
-    """One ``trackhub gateway`` on ``port``; each run's stderr goes to ``<folder>/gateway-N.log``."""
+    """One ``trackhub gateway`` on ``port``; each run's stderr goes to ``<folder>/gateway-N.log``.
 
-    def __init__(self, broker_env: Mapping[str, str], folder: Path, **settings: str) -> None:
+    ``sources`` replaces the one native source; ``settings`` are more TRACKHUB_* values by
+    their settings name (``gateway_max_in_flight="8"``)."""
+
+    def __init__(
+        self,
+        broker_env: Mapping[str, str],
+        folder: Path,
+        *,
+        sources: Mapping[str, SourceConfig] | None = None,
+        **settings: str,
+    ) -> None:
         self.port = free_port()
         values = {
             "gateway_port": str(self.port),
-            "sources": json.dumps({SOURCE: {"format": "native", "secrets": [SECRET]}}),
+            "sources": _sources_json(
+                sources or {SOURCE: SourceConfig(format="native", secrets=[SECRET])}
+            ),
             "log_level": "WARNING",
         } | settings
         self._env = subprocess_env(dict(broker_env)) | {
@@ -58,6 +71,10 @@ class GatewayProcess:
         self._folder = folder
         self._runs = 0
         self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     @property
     def webhook_url(self) -> str:
@@ -128,6 +145,19 @@ class GatewayProcess:
         assert self.process is not None
         if self.process.poll() is None:
             os.killpg(self.process.pid, sig)
+
+
+def _sources_json(sources: Mapping[str, SourceConfig]) -> str:
+    """TRACKHUB_SOURCES, written out by hand: ``model_dump`` hides secrets (SecretStr)."""
+    return json.dumps(
+        {
+            name: {
+                "format": source.format,
+                "secrets": [s.get_secret_value() for s in source.secrets],
+            }
+            for name, source in sources.items()
+        }
+    )
 
 
 @dataclass(frozen=True, slots=True)
