@@ -30,16 +30,13 @@ from hub.settings import Settings
 from hub.simulate.report import compare
 from hub.simulate.runner import Simulation
 from tests.support.fault_journeys import (
-    WINDOW,
     HubWorkerSlot,
     audit,
     fault_config,
-    guarded,
     read_alerts,
-    running_gateway,
     sim_settings,
-    wait_hub_quiet,
 )
+from tests.support.fault_runs import hub_workers, run_simulation
 from tests.support.private_broker import private_broker
 
 pytestmark = pytest.mark.fault
@@ -105,7 +102,8 @@ def differences(disk: Store, log: Store) -> list[str]:
     return out
 
 
-async def kill_half_way(simulation: Simulation, worker: HubWorkerSlot, total: int) -> None:
+async def kill_half_way(simulation: Simulation, worker: HubWorkerSlot) -> None:
+    total = sum(len(j.events) for j in simulation.journeys)
     deadline = time.monotonic() + 180
     # two windows in: every partition has committed offsets (see test_worker_faults)
     while simulation.stats.windows < 2 or simulation.stats.deliveries < total * 0.5:
@@ -120,29 +118,22 @@ async def test_rocksdb_reopened_after_a_kill_agrees_with_the_changelog() -> None
     audit; asserted: 0 differences, 0 missing/unexpected/duplicate alerts."""
     with private_broker("fault-store", partitions=PARTITIONS) as broker:
         settings = sim_settings(broker.settings)
-        worker = HubWorkerSlot(broker.env, broker.settings.state_dir.resolve() / "worker")
-        try:
-            worker.start()
-            async with running_gateway(settings) as gateway:
-                simulation = Simulation(
-                    settings, fault_config(SEED, SHIPMENTS), gateway, window=WINDOW
-                )
-                journeys = simulation.prepare()
-                total = sum(len(j.events) for j in journeys)
-                chaos = kill_half_way(simulation, worker, total)
-                await guarded(asyncio.gather(simulation.run(), chaos), worker)
-            await asyncio.to_thread(wait_hub_quiet, settings)
-            assert worker.alive(), "the restarted worker died"
+        state = broker.settings.state_dir.resolve()
+        with hub_workers(broker.env, state, "worker") as (worker,):
+            simulation = await run_simulation(
+                settings,
+                fault_config(SEED, SHIPMENTS),
+                (worker,),
+                chaos=lambda sim: kill_half_way(sim, worker),
+            )
             alerts = await asyncio.to_thread(read_alerts, settings)
-        finally:
-            worker.stop()
         assert worker.process is not None and worker.process.returncode == 0, "no clean stop"
         stores = {
             table: (rocksdb_contents(worker.state_dir, table), changelog_contents(settings, table))
             for table in topics.TABLES
         }
     found = audit(alerts)
-    report = compare(found.latest.values(), journeys)
+    report = compare(found.latest.values(), simulation.journeys)
     for table, (disk, log) in stores.items():
         print(
             f"{table}: {sum(map(len, disk.values()))} keys on disk, "
