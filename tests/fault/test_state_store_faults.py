@@ -21,11 +21,10 @@ import time
 from pathlib import Path
 
 import pytest
-from kafka import TopicPartition
 from rocksdict import AccessType, Options, Rdict
 
 from hub import topics
-from hub.kafka_clients import create_consumer
+from hub.kafka_clients import read_to_end
 from hub.settings import Settings
 from hub.simulate.report import compare
 from hub.simulate.runner import Simulation
@@ -52,25 +51,13 @@ Store = dict[int, dict[bytes, bytes]]  # partition -> key -> value
 def changelog_contents(settings: Settings, table: str) -> Store:
     """The latest value per key of the table's changelog, read to its end."""
     name = topics.changelog_topic(table)
-    consumer = create_consumer(settings, group_id=None, purpose="test-changelog")
-    try:
-        tps = [TopicPartition(name, p) for p in range(PARTITIONS)]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        end = consumer.end_offsets(tps)
-        contents: Store = {p: {} for p in range(PARTITIONS)}
-        while any(consumer.position(tp) < end[tp] for tp in tps):
-            for tp, records in consumer.poll(timeout_ms=500).items():
-                for record in records:
-                    if record.offset >= end[tp]:
-                        continue
-                    if record.value is None:
-                        contents[tp.partition].pop(record.key, None)
-                    else:
-                        contents[tp.partition][record.key] = record.value
-        return contents
-    finally:
-        consumer.close()
+    contents: Store = {p: {} for p in range(PARTITIONS)}
+    for record in read_to_end(settings, name, purpose="test-changelog"):
+        if record.value is None:
+            contents[record.partition].pop(record.key, None)
+        else:
+            contents[record.partition][record.key] = record.value
+    return contents
 
 
 def rocksdb_contents(state_dir: Path, table: str) -> Store:
