@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 
@@ -15,6 +14,7 @@ from hub import topics
 from hub.hub_messages import InboxMessage
 from hub.kafka_clients import create_consumer
 from hub.settings import Settings
+from tests.support.cli_process import spawn_cli
 
 
 def start_worker(cli_env: dict[str, str], **settings: str) -> subprocess.Popen:
@@ -26,13 +26,7 @@ def start_worker(cli_env: dict[str, str], **settings: str) -> subprocess.Popen:
         "TRACKHUB_WORKER_HTTP_PORT": "0",  # any free port: tests run several workers
     }
     env |= {f"TRACKHUB_{name.upper()}": value for name, value in settings.items()}
-    return subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    return spawn_cli("worker", env)
 
 
 def stop_worker(process: subprocess.Popen, timeout_s: float = 60) -> None:
