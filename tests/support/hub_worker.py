@@ -12,9 +12,9 @@ from kafka import TopicPartition
 
 from hub import topics
 from hub.hub_messages import InboxMessage
-from hub.kafka_clients import create_consumer
 from hub.settings import Settings
 from tests.support.cli_process import spawn_cli
+from tests.support.kafka_reading import consumer_at, end_offsets
 
 
 def start_worker(cli_env: dict[str, str], **settings: str) -> subprocess.Popen:
@@ -50,10 +50,7 @@ class InboxWatcher:
     """
 
     def __init__(self, settings: Settings, start: dict[TopicPartition, int]) -> None:
-        self._consumer = create_consumer(settings, group_id=None, purpose="test-inbox")
-        self._consumer.assign(list(start))
-        for tp, offset in start.items():
-            self._consumer.seek(tp, offset)
+        self._consumer = consumer_at(settings, start, purpose="test-inbox")
         self.plans: Counter[str] = Counter()
         self.events: Counter[tuple[str, str]] = Counter()
 
@@ -93,6 +90,4 @@ class InboxWatcher:
 
 
 def inbox_start(settings: Settings) -> dict[TopicPartition, int]:
-    from tests.support.kafka_reading import end_offsets
-
     return end_offsets(settings, topics.SHIPMENTS_INBOX)
