@@ -165,8 +165,7 @@ def _alert_offsets(settings: Settings) -> dict:
 
 
 def _read_alerts(settings: Settings, start: dict) -> list[bytes]:
-    from hub.kafka_clients import read_to_end
+    from hub.kafka_clients import read_from_offsets
 
-    topic = next(iter(start)).topic
-    read = read_to_end(settings, topic, purpose="simulate-report", start=start)
+    read = read_from_offsets(settings, start, purpose="simulate-report")
     return [m.value for m in read if m.value is not None]

@@ -105,38 +105,52 @@ def create_consumer(
     return KafkaConsumer(*topics, **options)
 
 
-def read_to_end(
-    settings: Settings,
-    topic: str,
-    *,
-    purpose: str,
-    start: Mapping[TopicPartition, int] | None = None,
-) -> list[ConsumerRecord]:
-    """Every record of ``topic`` from ``start`` (by default its beginning) up to the end
-    offsets at the time of the call, in partition order: a reader of a compacted topic's
-    latest state, or of what a run wrote. A topic that does not exist reads as empty."""
+def read_to_end(settings: Settings, topic: str, *, purpose: str) -> list[ConsumerRecord]:
+    """Every record of ``topic`` from its beginning up to the end offsets at the time of
+    the call, in partition order: a reader of a compacted topic's latest state. A topic
+    that does not exist reads as empty."""
     consumer = create_consumer(settings, group_id=None, purpose=purpose)
     try:
-        if start is None:
-            partitions = consumer.partitions_for_topic(topic) or set()
-            tps = [TopicPartition(topic, p) for p in sorted(partitions)]
-            if not tps:
-                return []
-            consumer.assign(tps)
-            consumer.seek_to_beginning(*tps)  # a compacted topic may not start at 0
-        else:
-            tps = list(start)
-            consumer.assign(tps)
-            for tp, offset in start.items():
-                consumer.seek(tp, offset)
-        ends = consumer.end_offsets(tps)
-        read: list[ConsumerRecord] = []
-        while any(consumer.position(tp) < ends[tp] for tp in tps):
-            for batch in consumer.poll(timeout_ms=500).values():
-                read += [r for r in batch if r.offset < ends[TopicPartition(r.topic, r.partition)]]
-        return read
+        partitions = consumer.partitions_for_topic(topic) or set()
+        tps = [TopicPartition(topic, p) for p in sorted(partitions)]
+        if not tps:
+            return []
+        consumer.assign(tps)
+        consumer.seek_to_beginning(*tps)  # a compacted topic may not start at 0
+        return _read_assigned_to_end(consumer, tps)
     finally:
         consumer.close()
+
+
+def read_from_offsets(
+    settings: Settings, start: Mapping[TopicPartition, int], *, purpose: str
+) -> list[ConsumerRecord]:
+    """Every record from the offsets ``start`` gives (its partitions may be of several
+    topics) up to the end offsets at the time of the call, in partition order: what a run
+    wrote since it noted ``start``. An empty ``start`` reads nothing."""
+    if not start:
+        return []
+    consumer = create_consumer(settings, group_id=None, purpose=purpose)
+    try:
+        tps = list(start)
+        consumer.assign(tps)
+        for tp, offset in start.items():
+            consumer.seek(tp, offset)
+        return _read_assigned_to_end(consumer, tps)
+    finally:
+        consumer.close()
+
+
+def _read_assigned_to_end(
+    consumer: KafkaConsumer, tps: list[TopicPartition]
+) -> list[ConsumerRecord]:
+    """The records of ``tps`` from the consumer's positions up to their end offsets now."""
+    ends = consumer.end_offsets(tps)
+    read: list[ConsumerRecord] = []
+    while any(consumer.position(tp) < ends[tp] for tp in tps):
+        for batch in consumer.poll(timeout_ms=500).values():
+            read += [r for r in batch if r.offset < ends[TopicPartition(r.topic, r.partition)]]
+    return read
 
 
 def create_admin(settings: Settings, *, timeout_ms: int = REQUEST_TIMEOUT_MS) -> KafkaAdminClient:

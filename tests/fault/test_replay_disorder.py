@@ -24,19 +24,10 @@ import pytest
 from hub import topics
 from hub.settings import Settings
 from hub.simulate.report import compare
-from hub.simulate.runner import Simulation
 from schemas.alerts import Alert
 from tests.conftest import subprocess_env
-from tests.support.fault_journeys import (
-    WINDOW,
-    HubWorkerSlot,
-    audit,
-    fault_config,
-    guarded,
-    running_gateway,
-    sim_settings,
-    wait_hub_quiet,
-)
+from tests.support.fault_journeys import audit, fault_config, sim_settings, wait_hub_quiet
+from tests.support.fault_runs import hub_workers, run_simulation
 from tests.support.kafka_reading import end_offsets, read_since
 
 pytestmark = pytest.mark.fault
@@ -59,21 +50,15 @@ async def test_shuffled_duplicated_and_replayed_events_give_the_same_alerts(
     settings = sim_settings(kafka_settings)
     raw_start = end_offsets(settings, topics.RAW)
     alerts_start = end_offsets(settings, topics.ALERTS)
-    worker = HubWorkerSlot(kafka_env, tmp_path / "worker")
-    try:
-        worker.start()
-        async with running_gateway(settings) as gateway:
-            simulation = Simulation(
-                settings,
-                fault_config(SEED, SHIPMENTS),
-                gateway,
-                window=WINDOW,
-                duplicate_rate=DUPLICATE_RATE,
-                shuffle=True,
-            )
-            journeys = simulation.prepare()
-            stats = await guarded(simulation.run(), worker)
-        await asyncio.to_thread(wait_hub_quiet, settings)
+    with hub_workers(kafka_env, tmp_path, "worker") as (worker,):
+        simulation = await run_simulation(
+            settings,
+            fault_config(SEED, SHIPMENTS),
+            (worker,),
+            duplicate_rate=DUPLICATE_RATE,
+            shuffle=True,
+        )
+        journeys, stats = simulation.journeys, simulation.stats
         shipments = {j.plan.shipment_id for j in journeys}
         before = await asyncio.to_thread(alerts_since, settings, alerts_start, shipments)
 
@@ -95,8 +80,6 @@ async def test_shuffled_duplicated_and_replayed_events_give_the_same_alerts(
         emitted_by_replay = await asyncio.to_thread(
             alerts_since, settings, replay_alerts_start, shipments
         )
-    finally:
-        worker.stop()
     found = audit(before)
     report = compare(found.latest.values(), journeys)
     print(

@@ -21,25 +21,21 @@ import time
 from pathlib import Path
 
 import pytest
-from kafka import TopicPartition
 from rocksdict import AccessType, Options, Rdict
 
 from hub import topics
-from hub.kafka_clients import create_consumer
+from hub.kafka_clients import read_to_end
 from hub.settings import Settings
 from hub.simulate.report import compare
 from hub.simulate.runner import Simulation
 from tests.support.fault_journeys import (
-    WINDOW,
     HubWorkerSlot,
     audit,
     fault_config,
-    guarded,
     read_alerts,
-    running_gateway,
     sim_settings,
-    wait_hub_quiet,
 )
+from tests.support.fault_runs import hub_workers, run_simulation
 from tests.support.private_broker import private_broker
 
 pytestmark = pytest.mark.fault
@@ -55,25 +51,13 @@ Store = dict[int, dict[bytes, bytes]]  # partition -> key -> value
 def changelog_contents(settings: Settings, table: str) -> Store:
     """The latest value per key of the table's changelog, read to its end."""
     name = topics.changelog_topic(table)
-    consumer = create_consumer(settings, group_id=None, purpose="test-changelog")
-    try:
-        tps = [TopicPartition(name, p) for p in range(PARTITIONS)]
-        consumer.assign(tps)
-        consumer.seek_to_beginning(*tps)
-        end = consumer.end_offsets(tps)
-        contents: Store = {p: {} for p in range(PARTITIONS)}
-        while any(consumer.position(tp) < end[tp] for tp in tps):
-            for tp, records in consumer.poll(timeout_ms=500).items():
-                for record in records:
-                    if record.offset >= end[tp]:
-                        continue
-                    if record.value is None:
-                        contents[tp.partition].pop(record.key, None)
-                    else:
-                        contents[tp.partition][record.key] = record.value
-        return contents
-    finally:
-        consumer.close()
+    contents: Store = {p: {} for p in range(PARTITIONS)}
+    for record in read_to_end(settings, name, purpose="test-changelog"):
+        if record.value is None:
+            contents[record.partition].pop(record.key, None)
+        else:
+            contents[record.partition][record.key] = record.value
+    return contents
 
 
 def rocksdb_contents(state_dir: Path, table: str) -> Store:
@@ -105,7 +89,8 @@ def differences(disk: Store, log: Store) -> list[str]:
     return out
 
 
-async def kill_half_way(simulation: Simulation, worker: HubWorkerSlot, total: int) -> None:
+async def kill_half_way(simulation: Simulation, worker: HubWorkerSlot) -> None:
+    total = sum(len(j.events) for j in simulation.journeys)
     deadline = time.monotonic() + 180
     # two windows in: every partition has committed offsets (see test_worker_faults)
     while simulation.stats.windows < 2 or simulation.stats.deliveries < total * 0.5:
@@ -120,29 +105,22 @@ async def test_rocksdb_reopened_after_a_kill_agrees_with_the_changelog() -> None
     audit; asserted: 0 differences, 0 missing/unexpected/duplicate alerts."""
     with private_broker("fault-store", partitions=PARTITIONS) as broker:
         settings = sim_settings(broker.settings)
-        worker = HubWorkerSlot(broker.env, broker.settings.state_dir.resolve() / "worker")
-        try:
-            worker.start()
-            async with running_gateway(settings) as gateway:
-                simulation = Simulation(
-                    settings, fault_config(SEED, SHIPMENTS), gateway, window=WINDOW
-                )
-                journeys = simulation.prepare()
-                total = sum(len(j.events) for j in journeys)
-                chaos = kill_half_way(simulation, worker, total)
-                await guarded(asyncio.gather(simulation.run(), chaos), worker)
-            await asyncio.to_thread(wait_hub_quiet, settings)
-            assert worker.alive(), "the restarted worker died"
+        state = broker.settings.state_dir.resolve()
+        with hub_workers(broker.env, state, "worker") as (worker,):
+            simulation = await run_simulation(
+                settings,
+                fault_config(SEED, SHIPMENTS),
+                (worker,),
+                chaos=lambda sim: kill_half_way(sim, worker),
+            )
             alerts = await asyncio.to_thread(read_alerts, settings)
-        finally:
-            worker.stop()
         assert worker.process is not None and worker.process.returncode == 0, "no clean stop"
         stores = {
             table: (rocksdb_contents(worker.state_dir, table), changelog_contents(settings, table))
             for table in topics.TABLES
         }
     found = audit(alerts)
-    report = compare(found.latest.values(), journeys)
+    report = compare(found.latest.values(), simulation.journeys)
     for table, (disk, log) in stores.items():
         print(
             f"{table}: {sum(map(len, disk.values()))} keys on disk, "

@@ -21,17 +21,14 @@ import pytest
 from hub.simulate.report import compare
 from hub.simulate.runner import Simulation
 from tests.support.fault_journeys import (
-    WINDOW,
     HubWorkerSlot,
     audit,
     fault_config,
     group_state,
-    guarded,
     read_alerts,
-    running_gateway,
     sim_settings,
-    wait_hub_quiet,
 )
+from tests.support.fault_runs import hub_workers, run_simulation
 from tests.support.private_broker import private_broker
 
 pytestmark = pytest.mark.fault
@@ -87,29 +84,17 @@ async def test_three_worker_kills_leave_the_alert_set_unchanged() -> None:
     with private_broker("fault-workers", partitions=4) as broker:
         settings = sim_settings(broker.settings)
         state = broker.settings.state_dir.resolve()
-        a = HubWorkerSlot(broker.env, state / "worker-a")
-        b = HubWorkerSlot(broker.env, state / "worker-b")
         log: list[str] = []
-        try:
-            a.start()
-            b.start()
-            async with running_gateway(settings) as gateway:
-                simulation = Simulation(
-                    settings,
-                    fault_config(SEED, SHIPMENTS),
-                    gateway,
-                    window=WINDOW,
-                    progress=lambda line: print(f"{time.strftime('%H:%M:%S')} {line}"),
-                )
-                journeys = simulation.prepare()
-                chaos = kill_three_times(simulation, a, b, log)
-                await guarded(asyncio.gather(simulation.run(), chaos), a, b)
-            await asyncio.to_thread(wait_hub_quiet, settings)
-            assert a.alive() and b.alive(), "a restarted worker died"
+        with hub_workers(broker.env, state, "worker-a", "worker-b") as (a, b):
+            simulation = await run_simulation(
+                settings,
+                fault_config(SEED, SHIPMENTS),
+                (a, b),
+                chaos=lambda sim: kill_three_times(sim, a, b, log),
+                progress=lambda line: print(f"{time.strftime('%H:%M:%S')} {line}"),
+            )
+            journeys = simulation.journeys
             alerts = await asyncio.to_thread(read_alerts, settings)
-        finally:
-            a.stop()
-            b.stop()
     found = audit(alerts)
     report = compare(found.latest.values(), journeys)
     print("\n".join([*log, *found.lines(), *report.lines()]))

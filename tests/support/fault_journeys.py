@@ -17,7 +17,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Iterable
@@ -39,6 +38,7 @@ from hub.simulate.journeys import SimConfig
 from schemas.alerts import Alert
 from schemas.shipments import TransportMode
 from tests.conftest import subprocess_env
+from tests.support.cli_process import spawn_cli
 from tests.support.hub_worker import stop_worker
 from tests.support.kafka_reading import end_offsets, group_backlog, read_since
 
@@ -121,15 +121,7 @@ class HubWorkerSlot:
 
     def start(self) -> None:
         self.starts += 1
-        log = (self.state_dir / f"worker-{self.starts}.log").open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "worker"],
-            env=self.env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            start_new_session=True,
-        )
-        log.close()
+        self.process = spawn_cli("worker", self.env, self.state_dir / f"worker-{self.starts}.log")
 
     def kill(self) -> None:
         """SIGKILL to the whole process group: no flush, no commit, no clean-up."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 
@@ -13,8 +12,9 @@ from kafka import TopicPartition
 
 from hub import topics
 from hub.hub_messages import InboxMessage
-from hub.kafka_clients import create_consumer
 from hub.settings import Settings
+from tests.support.cli_process import spawn_cli
+from tests.support.kafka_reading import consumer_at, end_offsets
 
 
 def start_worker(cli_env: dict[str, str], **settings: str) -> subprocess.Popen:
@@ -26,13 +26,7 @@ def start_worker(cli_env: dict[str, str], **settings: str) -> subprocess.Popen:
         "TRACKHUB_WORKER_HTTP_PORT": "0",  # any free port: tests run several workers
     }
     env |= {f"TRACKHUB_{name.upper()}": value for name, value in settings.items()}
-    return subprocess.Popen(
-        [sys.executable, "-m", "hub.cli", "worker"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
+    return spawn_cli("worker", env)
 
 
 def stop_worker(process: subprocess.Popen, timeout_s: float = 60) -> None:
@@ -56,10 +50,7 @@ class InboxWatcher:
     """
 
     def __init__(self, settings: Settings, start: dict[TopicPartition, int]) -> None:
-        self._consumer = create_consumer(settings, group_id=None, purpose="test-inbox")
-        self._consumer.assign(list(start))
-        for tp, offset in start.items():
-            self._consumer.seek(tp, offset)
+        self._consumer = consumer_at(settings, start, purpose="test-inbox")
         self.plans: Counter[str] = Counter()
         self.events: Counter[tuple[str, str]] = Counter()
 
@@ -99,6 +90,4 @@ class InboxWatcher:
 
 
 def inbox_start(settings: Settings) -> dict[TopicPartition, int]:
-    from tests.support.kafka_reading import end_offsets
-
     return end_offsets(settings, topics.SHIPMENTS_INBOX)

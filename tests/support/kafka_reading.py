@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from kafka import TopicPartition
+from kafka import KafkaConsumer, TopicPartition
 
-from hub.kafka_clients import create_consumer, read_to_end
+from hub.kafka_clients import create_consumer, read_from_offsets
 from hub.settings import Settings
 from hub.simulate.runner import BacklogProbe
 
@@ -22,10 +22,19 @@ def end_offsets(settings: Settings, topic: str) -> dict[TopicPartition, int]:
 
 def read_since(settings: Settings, start: dict[TopicPartition, int]) -> list[bytes]:
     """Values written since ``start``, up to the end offsets at the time of the call."""
-    if not start:
-        return []
-    topic = next(iter(start)).topic
-    return [r.value for r in read_to_end(settings, topic, purpose="test-read", start=start)]
+    return [r.value for r in read_from_offsets(settings, start, purpose="test-read")]
+
+
+def consumer_at(
+    settings: Settings, start: dict[TopicPartition, int], purpose: str
+) -> KafkaConsumer:
+    """An unmanaged consumer positioned at ``start``, for a test that polls it as records
+    come (one connection for the whole test); closing it is the caller's."""
+    consumer = create_consumer(settings, group_id=None, purpose=purpose)
+    consumer.assign(list(start))
+    for tp, offset in start.items():
+        consumer.seek(tp, offset)
+    return consumer
 
 
 def read_one(settings: Settings, topic: str, partition: int, offset: int) -> tuple[bytes, bytes]:
