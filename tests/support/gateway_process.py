@@ -18,7 +18,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
@@ -35,6 +34,7 @@ from connectors.registry import get_connector
 from hub.settings import Settings, SourceConfig
 from schemas.events import RawEnvelope
 from tests.conftest import subprocess_env
+from tests.support.cli_process import spawn_cli
 from tests.support.kafka_reading import read_since
 from tests.support.private_broker import free_port
 from tests.support.signing import SECRET, standard_webhook_headers
@@ -88,15 +88,7 @@ class GatewayProcess:
     def start(self, *, ready: bool = True, timeout_s: float = 60) -> GatewayProcess:
         """Start and wait for ``/healthz`` (and ``/readyz``: Kafka answers) to say 200."""
         self._runs += 1
-        log = (self._folder / f"gateway-{self._runs}.log").open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "hub.cli", "gateway"],
-            env=self._env,
-            stdout=subprocess.DEVNULL,
-            stderr=log,
-            start_new_session=True,
-        )
-        log.close()
+        self.process = spawn_cli("gateway", self._env, self._folder / f"gateway-{self._runs}.log")
         deadline = time.monotonic() + timeout_s
         paths = ["/healthz", "/readyz"] if ready else ["/healthz"]
         while paths:
