@@ -10,9 +10,15 @@ is never derived twice from the same state).
 Clock: each inbox partition keeps a watermark: the largest event time it has seen minus
 the allowed lateness, moved further only by explicit ``clock`` messages (tests, the
 simulator's fake clock) or, when the partition has been idle for ``idle_after`` and the
-hub is not lagging, by wall time. A worker timer sends ``tick`` messages for shipments
-whose next deadline the watermark has passed, keyed by shipment so only the shipment's
-own partition acts on them (faust timers cannot write tables).
+worker is caught up, by wall time. Caught up: from the worker's first complete backlog
+measurement under ``TRACKHUB_HUB_MAX_LAG`` (after its start or a rebalance: before it,
+a plan read first was advanced to wall time and the backlog's reports then came late);
+once an input partition went over it, only when every record of its inputs (events,
+resolve hops, inbox) is processed and none of its sends to them is unacknowledged: the
+backlog's last records, and the records they send on, are news its shipments wait for.
+A worker timer sends ``tick`` messages for shipments whose next deadline the watermark
+has passed, keyed by shipment so only the shipment's own partition acts on them (faust
+timers cannot write tables).
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import heapq
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -50,11 +56,10 @@ class PartitionClock:
     due: dict[int, list[tuple[datetime, str]]] = field(default_factory=dict)
     held: dict[int, dict[str, float]] = field(default_factory=dict)  # shipment -> wall time
     stale: bool = True  # heaps must be rebuilt (start, rebalance)
-    # monotonic time the worker was last behind (or got partitions): idleness counts from
-    # ``settle_s`` after then, so the last messages of a backlog (under the lag threshold,
-    # and their resolve hops) land before wall time moves
-    caught_up_at: float = 0.0
-    settle_s: float = 5.0
+    # monotonic time the worker was found caught up (``note_backlog``); None while it is
+    # behind, and from its start or a rebalance until it has measured its backlog
+    caught_up_at: float | None = None
+    behind: bool = False  # a partition went over the threshold and is not worked off yet
 
     def saw(self, partition: int, event_time: datetime | None) -> bool:
         """Note a fresh event (activity); True when it moved the latest event time."""
@@ -66,25 +71,41 @@ class PartitionClock:
                 return True
         return False
 
-    def watermark(self, partition: int, *, lagging: bool = False) -> datetime | None:
+    @property
+    def held_back(self) -> bool:
+        """No partition follows wall time (absence alerts wait for event time)."""
+        return self.caught_up_at is None
+
+    def watermark(self, partition: int) -> datetime | None:
         marks = []
         if (latest := self.max_event_time.get(partition)) is not None:
             marks.append(latest - self.lateness)
         if (moved := self.explicit.get(partition)) is not None:
             marks.append(moved)
-        quiet_since = max(
-            self.last_message.get(partition, 0.0),
-            self.caught_up_at + self.settle_s if self.caught_up_at else 0.0,
-        )
-        idle_for = self.monotonic() - quiet_since
-        if self.idle_after_s > 0 and idle_for >= self.idle_after_s and not lagging:
-            marks.append(self.wall_clock() - self.lateness)
+        if self.idle_after_s > 0 and self.caught_up_at is not None:
+            quiet_since = max(self.last_message.get(partition, 0.0), self.caught_up_at)
+            if self.monotonic() - quiet_since >= self.idle_after_s:
+                marks.append(self.wall_clock() - self.lateness)
         return max(marks, default=None)
 
-    def behind(self) -> None:
-        """The worker is behind now, or has just been given partitions it has not read
-        yet: no partition follows wall time until it has been idle since."""
-        self.caught_up_at = self.monotonic()
+    def note_backlog(self, backlog: Iterable[int | None], in_flight: int, max_lag: int) -> None:
+        """One measurement of the worker's inputs: unprocessed records per partition (None:
+        its log end is not known yet) and its unacknowledged sends to them."""
+        counts = list(backlog)
+        known = [n for n in counts if n is not None]
+        if any(n > max_lag for n in known):
+            self.behind = True
+            self.caught_up_at = None
+            return
+        complete = len(known) == len(counts)
+        worked_off = sum(known) == 0 and in_flight == 0
+        if self.caught_up_at is None and complete and (worked_off or not self.behind):
+            self.behind = False
+            self.caught_up_at = self.monotonic()
+
+    def measure_again(self) -> None:
+        """Partitions were (re)assigned: held back until their backlog is measured."""
+        self.caught_up_at = None
 
     def schedule(self, partition: int, shipment_id: str, moment: datetime | None) -> None:
         if moment is not None:

@@ -5,8 +5,13 @@ Declared on the faust app by ``hub.app``; the numbers come from the consumer fau
 directory. faust's own sensor has no lag figure, hence ``hub.consumer_lag``.
 
 Readiness: the worker is ready when its consumer has joined the group (not rebalancing),
-its tables are recovered, and no partition it owns has more unread messages than
+its tables are recovered, and no partition it owns has more unprocessed messages than
 ``TRACKHUB_HUB_MAX_LAG`` (the same threshold above which absence alerts are held back).
+
+Unprocessed, not unread: faust counts a record as read once it is in its stream's buffer
+(hundreds of records ahead of the agent here), and the log end it knows is the one of its
+last fetch, which lags what the worker has just sent to its own inputs (the hub's resolve
+hops and inbox). ``InputProgress`` keeps what the agents have done and sent instead.
 """
 
 from __future__ import annotations
@@ -14,6 +19,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -63,36 +70,81 @@ def declare_worker_ops(app: Any, settings: Settings) -> None:
         sample_store_sizes(Path(app.conf.tabledir))
 
 
+@dataclass
+class InputProgress:
+    """What this worker's agents have done with their input partitions, and what it has
+    sent to topics it reads itself, keyed by (topic, partition). Agents report each record
+    once they are done with it (its sends made); a dict write per record."""
+
+    next_offset: dict[tuple[str, int], int] = field(default_factory=dict)
+    sent_end: dict[tuple[str, int], int] = field(default_factory=dict)
+    in_flight: int = 0  # sends to the worker's own inputs not acknowledged yet
+
+    def processed(self, topic: str, partition: int, offset: int) -> None:
+        self.next_offset[(topic, partition)] = offset + 1
+
+    def sending(self) -> None:
+        self.in_flight += 1
+
+    def sent(self, topic: str, partition: int, offset: int) -> None:
+        """A send counted by ``sending`` was written at ``offset``."""
+        self.in_flight -= 1
+        key = (topic, partition)
+        self.sent_end[key] = max(self.sent_end.get(key, 0), offset + 1)
+
+    def send_failed(self) -> None:
+        """A send counted by ``sending`` failed (the publish guard stops the worker)."""
+        self.in_flight -= 1
+
+
+def unprocessed(
+    log_end: int | None, sent_end: int | None, positions: Iterable[int | None]
+) -> int | None:
+    """Records of one partition the worker has not processed yet; None while the log end
+    is unknown (not fetched yet). The end is the later of the fetched log end and the
+    worker's own acknowledged sends; the position the furthest known of the agent's next
+    offset and the group's committed offset (a partition just assigned, not read yet)."""
+    if log_end is None:
+        return None
+    end = max(log_end, sent_end or 0)
+    position = max((p for p in positions if p is not None), default=0)
+    return max(0, end - position)
+
+
+def worker_backlog(
+    app: Any, inputs: frozenset[str], progress: InputProgress
+) -> dict[Any, int | None]:
+    """Per assigned partition of ``inputs``: ``unprocessed`` (None: not fetched yet)."""
+    consumer = app.consumer
+    result: dict[Any, int | None] = {}
+    for tp in consumer.assignment():
+        if tp.topic not in inputs:
+            continue
+        key = (tp.topic, tp.partition)
+        committed = consumer._committed_offset.get(tp)  # faust keeps no public one
+        result[tp] = unprocessed(
+            consumer.highwater(tp),
+            progress.sent_end.get(key),
+            (progress.next_offset.get(key), committed),
+        )
+    return result
+
+
 def worker_readiness(app: Any, settings: Settings) -> list[Check]:
     checks = [Check("group", not app.rebalancing, "rebalancing" if app.rebalancing else "joined")]
     recovery = getattr(app.tables, "recovery", None)
     recovered = recovery is None or recovery.completed.is_set()
     checks.append(Check("tables", recovered, "recovered" if recovered else "recovering"))
-    backlog = unread_backlog(app, input_topics(settings))
-    worst = max(backlog.values(), default=0)
+    backlog = worker_backlog(app, input_topics(settings), app.input_progress)
+    worst = max((n for n in backlog.values() if n is not None), default=0)
     checks.append(
         Check(
             "backlog",
             worst <= settings.hub_max_lag,
-            f"largest unread backlog {worst} (threshold {settings.hub_max_lag})",
+            f"largest unprocessed backlog {worst} (threshold {settings.hub_max_lag})",
         )
     )
     return checks
-
-
-def unread_backlog(app: Any, inputs: frozenset[str]) -> dict[Any, int]:
-    """Per assigned partition of ``inputs``: messages on the log not yet read."""
-    consumer = app.consumer
-    result = {}
-    for tp in consumer.assignment():
-        if tp.topic not in inputs:
-            continue
-        log_end = consumer.highwater(tp)
-        if log_end is None:
-            continue
-        read = consumer._read_offset.get(tp)  # faust keeps no public read offset
-        result[tp] = max(0, log_end - (read + 1 if read is not None else 0))
-    return result
 
 
 def sample_consumer(
