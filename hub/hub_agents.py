@@ -13,9 +13,11 @@ simulator's fake clock) or, when the partition has been idle for ``idle_after`` 
 worker is caught up, by wall time. Caught up: from the worker's first complete backlog
 measurement under ``TRACKHUB_HUB_MAX_LAG`` (after its start or a rebalance: before it,
 a plan read first was advanced to wall time and the backlog's reports then came late);
-once an input partition went over it, only when every record of its inputs (events,
-resolve hops, inbox) is processed and none of its sends to them is unacknowledged: the
-backlog's last records, and the records they send on, are news its shipments wait for.
+once an input partition went over it, only when the backlog's last records, and the
+records they send on (resolve hops, inbox), are processed: the news its shipments wait
+for. Either nothing is left on any input and no send to one is unacknowledged, or, under
+traffic that never leaves them empty, ``CATCH_UP_STEPS`` measurements in a row each found
+the worker past the ends the one before saw, with no older send unacknowledged.
 A worker timer sends ``tick`` messages for shipments whose next deadline the watermark
 has passed, keyed by shipment so only the shipment's own partition acts on them (faust
 timers cannot write tables).
@@ -27,7 +29,7 @@ import heapq
 import json
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -35,10 +37,16 @@ from hub import shipment_runner, topics
 from hub.hub_messages import InboxMessage, ResolveMessage
 from hub.kafka_clients import encode_key, encode_model
 from hub.shipment_runner import ShipmentRecord
+from hub.worker_ops import PartitionBacklog
 from schemas.alerts import Alert
 from schemas.events import DeadLetter, DeadLetterStage, RawEnvelope, TrackingEvent
 
 log = logging.getLogger(__name__)
+
+# After a backlog: measurements in a row that find the worker past the previous one's ends
+# before wall time is followed again. Each hop (events -> resolve -> inbox) takes two: one
+# for its send to be acknowledged and seen in the ends, one for it to be processed.
+CATCH_UP_STEPS = 5
 
 
 @dataclass
@@ -60,6 +68,10 @@ class PartitionClock:
     # behind, and from its start or a rebalance until it has measured its backlog
     caught_up_at: float | None = None
     behind: bool = False  # a partition went over the threshold and is not worked off yet
+    # the catching-up measurements in a row (``note_backlog``): the ends the last one saw
+    _step_ends: dict[Hashable, int] | None = None
+    _step_at: float = 0.0
+    _steps: int = 0
 
     def saw(self, partition: int, event_time: datetime | None) -> bool:
         """Note a fresh event (activity); True when it moved the latest event time."""
@@ -88,24 +100,65 @@ class PartitionClock:
                 marks.append(self.wall_clock() - self.lateness)
         return max(marks, default=None)
 
-    def note_backlog(self, backlog: Iterable[int | None], in_flight: int, max_lag: int) -> None:
-        """One measurement of the worker's inputs: unprocessed records per partition (None:
-        its log end is not known yet) and its unacknowledged sends to them."""
-        counts = list(backlog)
+    def note_backlog(
+        self,
+        backlog: Mapping[Hashable, PartitionBacklog],
+        oldest_send: float | None,
+        max_lag: int,
+    ) -> None:
+        """One measurement of the worker's inputs (``hub.worker_ops.worker_backlog``) and
+        when its oldest unacknowledged send to them was made (None: none is).
+
+        Held back while a partition is over ``max_lag``. After that, caught up once
+        nothing is left to process and nothing is in flight, or, under traffic that never
+        leaves the inputs empty, after ``CATCH_UP_STEPS`` measurements in a row that each
+        found the worker past the ends of the one before, with no send older than it still
+        unacknowledged: everything in the backlog then, and what it sent on through
+        ``CATCH_UP_STEPS // 2`` hops, is processed.
+        """
+        now = self.monotonic()
+        counts = [b.unprocessed for b in backlog.values()]
         known = [n for n in counts if n is not None]
         if any(n > max_lag for n in known):
             self.behind = True
             self.caught_up_at = None
+            self._forget_steps()
             return
-        complete = len(known) == len(counts)
-        worked_off = sum(known) == 0 and in_flight == 0
-        if self.caught_up_at is None and complete and (worked_off or not self.behind):
-            self.behind = False
-            self.caught_up_at = self.monotonic()
+        if self.caught_up_at is not None:
+            return
+        if len(known) < len(counts):  # a partition not fetched yet
+            self._forget_steps()
+            return
+        if not self.behind or (sum(known) == 0 and oldest_send is None):
+            self._caught_up(now)
+            return
+        previous = self._step_ends
+        if (
+            previous is not None
+            and all(b.position >= previous.get(key, 0) for key, b in backlog.items())
+            and (oldest_send is None or oldest_send >= self._step_at)
+        ):
+            self._steps += 1
+        else:
+            self._steps = 0
+        self._step_ends = {key: b.end or 0 for key, b in backlog.items()}
+        self._step_at = now
+        if self._steps >= CATCH_UP_STEPS:
+            self._caught_up(now)
 
     def measure_again(self) -> None:
         """Partitions were (re)assigned: held back until their backlog is measured."""
         self.caught_up_at = None
+        self._forget_steps()
+
+    def _caught_up(self, now: float) -> None:
+        self.behind = False
+        self.caught_up_at = now
+        self._forget_steps()
+
+    def _forget_steps(self) -> None:
+        self._step_ends = None
+        self._steps = 0
 
     def schedule(self, partition: int, shipment_id: str, moment: datetime | None) -> None:
         if moment is not None:

@@ -14,6 +14,7 @@ hashed the same way). See ``hub.hub_agents`` for the logic and its guarantees.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -98,16 +99,15 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
         future = await app.producer.send(topic, key, value, None, None, None)
         guard.watch(future)
         if topic in LAG_TOPICS:  # a hop the worker reads itself: in flight until acked
-            progress.sending()
-            future.add_done_callback(_note_sent)
+            future.add_done_callback(functools.partial(_note_sent, progress.sending()))
         return future
 
-    def _note_sent(future: asyncio.Future[Any]) -> None:
+    def _note_sent(token: int, future: asyncio.Future[Any]) -> None:
         if future.cancelled() or future.exception() is not None:
-            progress.send_failed()
+            progress.send_failed(token)
         else:
             metadata = future.result()
-            progress.sent(metadata.topic, metadata.partition, metadata.offset)
+            progress.sent(token, metadata.topic, metadata.partition, metadata.offset)
 
     async def reject(record: Any, exc: Exception, stage: DeadLetterStage) -> None:
         """A record its agent cannot read goes to the DLQ with why; the agent goes on."""
@@ -410,9 +410,9 @@ def _measure_backlog(
     except Exception:  # no figure (consumer not started): the clock stays as it was
         log.debug("consumer backlog unavailable", exc_info=True)
         return
-    clock.note_backlog(backlog.values(), progress.in_flight, max_lag)
+    clock.note_backlog(backlog, progress.oldest_send(), max_lag)
     if clock.held_back != held_back:
-        known = [n for n in backlog.values() if n is not None]
+        known = [n for b in backlog.values() if (n := b.unprocessed) is not None]
         log.info(
             "absence alerts %s: largest unprocessed backlog %s (threshold %s), %s sends "
             "in flight, %s partitions not fetched yet",

@@ -17,9 +17,10 @@ hops and inbox). ``InputProgress`` keeps what the agents have done and sent inst
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,51 +79,74 @@ class InputProgress:
 
     next_offset: dict[tuple[str, int], int] = field(default_factory=dict)
     sent_end: dict[tuple[str, int], int] = field(default_factory=dict)
-    in_flight: int = 0  # sends to the worker's own inputs not acknowledged yet
+    # sends to the worker's own inputs not acknowledged yet: token -> when it was made
+    pending: dict[int, float] = field(default_factory=dict)
+    monotonic: Callable[[], float] = time.monotonic
+    _tokens: itertools.count[int] = field(default_factory=itertools.count)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self.pending)
+
+    def oldest_send(self) -> float | None:
+        """When the oldest unacknowledged send was made; None when none is."""
+        return min(self.pending.values(), default=None)
 
     def processed(self, topic: str, partition: int, offset: int) -> None:
         self.next_offset[(topic, partition)] = offset + 1
 
-    def sending(self) -> None:
-        self.in_flight += 1
+    def sending(self) -> int:
+        """A send to an input is made; returns its token for ``sent``/``send_failed``."""
+        token = next(self._tokens)
+        self.pending[token] = self.monotonic()
+        return token
 
-    def sent(self, topic: str, partition: int, offset: int) -> None:
-        """A send counted by ``sending`` was written at ``offset``."""
-        self.in_flight -= 1
+    def sent(self, token: int, topic: str, partition: int, offset: int) -> None:
+        """The send ``token`` was written at ``offset``."""
+        self.pending.pop(token, None)
         key = (topic, partition)
         self.sent_end[key] = max(self.sent_end.get(key, 0), offset + 1)
 
-    def send_failed(self) -> None:
-        """A send counted by ``sending`` failed (the publish guard stops the worker)."""
-        self.in_flight -= 1
+    def send_failed(self, token: int) -> None:
+        """The send ``token`` failed (the publish guard stops the worker)."""
+        self.pending.pop(token, None)
 
 
-def unprocessed(
+@dataclass(frozen=True, slots=True)
+class PartitionBacklog:
+    """One input partition: its end (the later of the fetched log end and the worker's own
+    acknowledged sends; None while not fetched yet) and the next offset to process (the
+    furthest known of the agent's and the group's committed one)."""
+
+    end: int | None
+    position: int
+
+    @property
+    def unprocessed(self) -> int | None:
+        return None if self.end is None else max(0, self.end - self.position)
+
+
+def partition_backlog(
     log_end: int | None, sent_end: int | None, positions: Iterable[int | None]
-) -> int | None:
-    """Records of one partition the worker has not processed yet; None while the log end
-    is unknown (not fetched yet). The end is the later of the fetched log end and the
-    worker's own acknowledged sends; the position the furthest known of the agent's next
-    offset and the group's committed offset (a partition just assigned, not read yet)."""
-    if log_end is None:
-        return None
-    end = max(log_end, sent_end or 0)
+) -> PartitionBacklog:
     position = max((p for p in positions if p is not None), default=0)
-    return max(0, end - position)
+    if log_end is None:
+        return PartitionBacklog(None, position)
+    return PartitionBacklog(max(log_end, sent_end or 0), position)
 
 
 def worker_backlog(
     app: Any, inputs: frozenset[str], progress: InputProgress
-) -> dict[Any, int | None]:
-    """Per assigned partition of ``inputs``: ``unprocessed`` (None: not fetched yet)."""
+) -> dict[Any, PartitionBacklog]:
+    """Per assigned partition of ``inputs``: its end and the worker's position in it."""
     consumer = app.consumer
-    result: dict[Any, int | None] = {}
+    result: dict[Any, PartitionBacklog] = {}
     for tp in consumer.assignment():
         if tp.topic not in inputs:
             continue
         key = (tp.topic, tp.partition)
         committed = consumer._committed_offset.get(tp)  # faust keeps no public one
-        result[tp] = unprocessed(
+        result[tp] = partition_backlog(
             consumer.highwater(tp),
             progress.sent_end.get(key),
             (progress.next_offset.get(key), committed),
@@ -136,7 +160,7 @@ def worker_readiness(app: Any, settings: Settings) -> list[Check]:
     recovered = recovery is None or recovery.completed.is_set()
     checks.append(Check("tables", recovered, "recovered" if recovered else "recovering"))
     backlog = worker_backlog(app, input_topics(settings), app.input_progress)
-    worst = max((n for n in backlog.values() if n is not None), default=0)
+    worst = max((b.unprocessed or 0 for b in backlog.values()), default=0)
     checks.append(
         Check(
             "backlog",

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from hub.worker_ops import InputProgress, unprocessed, worker_backlog
+from hub.worker_ops import InputProgress, PartitionBacklog, partition_backlog, worker_backlog
+
+
+def unprocessed(log_end: int | None, sent_end: int | None, positions: tuple) -> int | None:
+    return partition_backlog(log_end, sent_end, positions).unprocessed
 
 
 def test_unprocessed_counts_from_the_furthest_known_position_to_the_latest_end() -> None:
@@ -15,21 +19,25 @@ def test_unprocessed_counts_from_the_furthest_known_position_to_the_latest_end()
     assert unprocessed(100, 90, (95, None)) == 5
     assert unprocessed(100, None, (104, None)) == 0  # the log end fetched before a read
     assert unprocessed(None, 103, (100, None)) is None  # not fetched yet: unknown
+    assert partition_backlog(100, 103, (100, 90)) == PartitionBacklog(end=103, position=100)
 
 
 def test_progress_keeps_processed_offsets_and_acknowledged_sends() -> None:
-    progress = InputProgress()
+    now = [10.0]
+    progress = InputProgress(monotonic=lambda: now[0])
     progress.processed("events", 2, 41)
     progress.processed("events", 2, 42)
     assert progress.next_offset == {("events", 2): 43}
-    progress.sending()
-    progress.sending()
-    progress.sending()
-    assert progress.in_flight == 3
-    progress.sent("inbox", 1, 7)
-    progress.sent("inbox", 1, 5)  # acknowledged out of order: the end stays
-    progress.send_failed()
-    assert progress.in_flight == 0
+    assert progress.oldest_send() is None
+    first = progress.sending()
+    now[0] = 11.0
+    second, third = progress.sending(), progress.sending()
+    assert progress.in_flight == 3 and progress.oldest_send() == 10.0
+    progress.sent(second, "inbox", 1, 7)
+    progress.sent(first, "inbox", 1, 5)  # acknowledged out of order: the end stays
+    assert progress.oldest_send() == 11.0
+    progress.send_failed(third)
+    assert progress.in_flight == 0 and progress.oldest_send() is None
     assert progress.sent_end == {("inbox", 1): 8}
 
 
@@ -67,7 +75,7 @@ def test_worker_backlog_covers_the_assigned_partitions_of_the_given_topics() -> 
     )
     progress = InputProgress()
     progress.processed("events", 0, 5949)  # 52 left, whatever faust has buffered
-    progress.sending()
-    progress.sent("inbox", 1, 10)  # the last report's hop, not fetched back yet
+    progress.sent(progress.sending(), "inbox", 1, 10)  # the last report's hop, not fetched back yet
     backlog = worker_backlog(_App(consumer), frozenset({"events", "inbox"}), progress)
-    assert backlog == {events: 52, inbox: 1, fresh: None}
+    assert {tp: b.unprocessed for tp, b in backlog.items()} == {events: 52, inbox: 1, fresh: None}
+    assert backlog[inbox] == PartitionBacklog(end=11, position=10)
