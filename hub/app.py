@@ -29,7 +29,7 @@ from hub.kafka_clients import encode_key, encode_model
 from hub.log_setup import correlation
 from hub.normalize import normalize_record
 from hub.settings import Settings
-from hub.worker_ops import declare_worker_ops
+from hub.worker_ops import InputProgress, declare_worker_ops
 
 log = logging.getLogger(__name__)
 
@@ -103,6 +103,7 @@ class HubApp(faust.App):
     """
 
     publish_guard: PublishGuard
+    input_progress: InputProgress  # what the agents have done (``hub.worker_ops``)
 
     async def _on_agent_error(self, agent: Any, exc: BaseException) -> None:
         log.critical(
@@ -171,6 +172,7 @@ def new_app(app_id: str, settings: Settings, datadir: Path) -> HubApp:
         web_enabled=False,
     )
     app.publish_guard = PublishGuard()
+    app.input_progress = InputProgress()
     return app
 
 
@@ -213,6 +215,7 @@ def _declare_normalize(app: HubApp, settings: Settings) -> None:
         offset, so a crash re-reads the record and re-sends events with the same ids.
         """
         guard = app.publish_guard
+        progress = app.input_progress
         async for record in stream.events():
             guard.raise_if_failed()
             message = record.message
@@ -231,3 +234,4 @@ def _declare_normalize(app: HubApp, settings: Settings) -> None:
                 key = encode_key(letter.raw.kafka_key)
                 guard.watch(await _publish(app, topics.DLQ, key, encode_model(letter)))
                 metrics.DEAD_LETTERS.labels(source, letter.stage, letter.error_type).inc()
+            progress.processed(message.topic, message.partition, message.offset)

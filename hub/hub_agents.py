@@ -10,9 +10,17 @@ is never derived twice from the same state).
 Clock: each inbox partition keeps a watermark: the largest event time it has seen minus
 the allowed lateness, moved further only by explicit ``clock`` messages (tests, the
 simulator's fake clock) or, when the partition has been idle for ``idle_after`` and the
-hub is not lagging, by wall time. A worker timer sends ``tick`` messages for shipments
-whose next deadline the watermark has passed, keyed by shipment so only the shipment's
-own partition acts on them (faust timers cannot write tables).
+worker is caught up, by wall time. Caught up: from the worker's first complete backlog
+measurement under ``TRACKHUB_HUB_MAX_LAG`` (after its start or a rebalance: before it,
+a plan read first was advanced to wall time and the backlog's reports then came late);
+once an input partition went over it, only when the backlog's last records, and the
+records they send on (resolve hops, inbox), are processed: the news its shipments wait
+for. Either nothing is left on any input and no send to one is unacknowledged, or, under
+traffic that never leaves them empty, ``CATCH_UP_STEPS`` measurements in a row each found
+the worker past the ends the one before saw, with no older send unacknowledged.
+A worker timer sends ``tick`` messages for shipments whose next deadline the watermark
+has passed, keyed by shipment so only the shipment's own partition acts on them (faust
+timers cannot write tables).
 """
 
 from __future__ import annotations
@@ -21,7 +29,7 @@ import heapq
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -29,10 +37,16 @@ from hub import shipment_runner, topics
 from hub.hub_messages import InboxMessage, ResolveMessage
 from hub.kafka_clients import encode_key, encode_model
 from hub.shipment_runner import ShipmentRecord
+from hub.worker_ops import PartitionBacklog
 from schemas.alerts import Alert
 from schemas.events import DeadLetter, DeadLetterStage, RawEnvelope, TrackingEvent
 
 log = logging.getLogger(__name__)
+
+# After a backlog: measurements in a row that find the worker past the previous one's ends
+# before wall time is followed again. Each hop (events -> resolve -> inbox) takes two: one
+# for its send to be acknowledged and seen in the ends, one for it to be processed.
+CATCH_UP_STEPS = 5
 
 
 @dataclass
@@ -50,11 +64,14 @@ class PartitionClock:
     due: dict[int, list[tuple[datetime, str]]] = field(default_factory=dict)
     held: dict[int, dict[str, float]] = field(default_factory=dict)  # shipment -> wall time
     stale: bool = True  # heaps must be rebuilt (start, rebalance)
-    # monotonic time the worker was last behind (or got partitions): idleness counts from
-    # ``settle_s`` after then, so the last messages of a backlog (under the lag threshold,
-    # and their resolve hops) land before wall time moves
-    caught_up_at: float = 0.0
-    settle_s: float = 5.0
+    # monotonic time the worker was found caught up (``note_backlog``); None while it is
+    # behind, and from its start or a rebalance until it has measured its backlog
+    caught_up_at: float | None = None
+    behind: bool = False  # a partition went over the threshold and is not worked off yet
+    # the catching-up measurements in a row (``note_backlog``): the ends the last one saw
+    _step_ends: dict[Hashable, int] | None = None
+    _step_at: float = 0.0
+    _steps: int = 0
 
     def saw(self, partition: int, event_time: datetime | None) -> bool:
         """Note a fresh event (activity); True when it moved the latest event time."""
@@ -66,25 +83,82 @@ class PartitionClock:
                 return True
         return False
 
-    def watermark(self, partition: int, *, lagging: bool = False) -> datetime | None:
+    @property
+    def held_back(self) -> bool:
+        """No partition follows wall time (absence alerts wait for event time)."""
+        return self.caught_up_at is None
+
+    def watermark(self, partition: int) -> datetime | None:
         marks = []
         if (latest := self.max_event_time.get(partition)) is not None:
             marks.append(latest - self.lateness)
         if (moved := self.explicit.get(partition)) is not None:
             marks.append(moved)
-        quiet_since = max(
-            self.last_message.get(partition, 0.0),
-            self.caught_up_at + self.settle_s if self.caught_up_at else 0.0,
-        )
-        idle_for = self.monotonic() - quiet_since
-        if self.idle_after_s > 0 and idle_for >= self.idle_after_s and not lagging:
-            marks.append(self.wall_clock() - self.lateness)
+        if self.idle_after_s > 0 and self.caught_up_at is not None:
+            quiet_since = max(self.last_message.get(partition, 0.0), self.caught_up_at)
+            if self.monotonic() - quiet_since >= self.idle_after_s:
+                marks.append(self.wall_clock() - self.lateness)
         return max(marks, default=None)
 
-    def behind(self) -> None:
-        """The worker is behind now, or has just been given partitions it has not read
-        yet: no partition follows wall time until it has been idle since."""
-        self.caught_up_at = self.monotonic()
+    def note_backlog(
+        self,
+        backlog: Mapping[Hashable, PartitionBacklog],
+        oldest_send: float | None,
+        max_lag: int,
+    ) -> None:
+        """One measurement of the worker's inputs (``hub.worker_ops.worker_backlog``) and
+        when its oldest unacknowledged send to them was made (None: none is).
+
+        Held back while a partition is over ``max_lag``. After that, caught up once
+        nothing is left to process and nothing is in flight, or, under traffic that never
+        leaves the inputs empty, after ``CATCH_UP_STEPS`` measurements in a row that each
+        found the worker past the ends of the one before, with no send older than it still
+        unacknowledged: everything in the backlog then, and what it sent on through
+        ``CATCH_UP_STEPS // 2`` hops, is processed.
+        """
+        now = self.monotonic()
+        counts = [b.unprocessed for b in backlog.values()]
+        known = [n for n in counts if n is not None]
+        if any(n > max_lag for n in known):
+            self.behind = True
+            self.caught_up_at = None
+            self._forget_steps()
+            return
+        if self.caught_up_at is not None:
+            return
+        if len(known) < len(counts):  # a partition not fetched yet
+            self._forget_steps()
+            return
+        if not self.behind or (sum(known) == 0 and oldest_send is None):
+            self._caught_up(now)
+            return
+        previous = self._step_ends
+        if (
+            previous is not None
+            and all(b.position >= previous.get(key, 0) for key, b in backlog.items())
+            and (oldest_send is None or oldest_send >= self._step_at)
+        ):
+            self._steps += 1
+        else:
+            self._steps = 0
+        self._step_ends = {key: b.end or 0 for key, b in backlog.items()}
+        self._step_at = now
+        if self._steps >= CATCH_UP_STEPS:
+            self._caught_up(now)
+
+    def measure_again(self) -> None:
+        """Partitions were (re)assigned: held back until their backlog is measured."""
+        self.caught_up_at = None
+        self._forget_steps()
+
+    def _caught_up(self, now: float) -> None:
+        self.behind = False
+        self.caught_up_at = now
+        self._forget_steps()
+
+    def _forget_steps(self) -> None:
+        self._step_ends = None
+        self._steps = 0
 
     def schedule(self, partition: int, shipment_id: str, moment: datetime | None) -> None:
         if moment is not None:

@@ -14,6 +14,7 @@ hashed the same way). See ``hub.hub_agents`` for the logic and its guarantees.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import logging
 import time
@@ -43,7 +44,7 @@ from hub.resolve import is_consolidating_key
 from hub.resolve_step import Parked, oldest_parked, resolve_outputs
 from hub.scorecard import cards_value, shipment_cards
 from hub.settings import Settings
-from hub.worker_ops import unread_backlog
+from hub.worker_ops import InputProgress, worker_backlog
 from schemas.alerts import Alert
 from schemas.events import DeadLetter, DeadLetterStage
 from schemas.shipments import ShipmentPlan
@@ -82,6 +83,7 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
         idle_after_s=settings.hub_idle_after_s,
     )
     guard = app.publish_guard
+    progress = app.input_progress
     seller_topics: set[str] = set()
     records = RecordCache(max_entries=settings.hub_cache_shipments)
     known_sources = frozenset(settings.effective_sources())
@@ -96,7 +98,16 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
             seller_topics.add(topic)
         future = await app.producer.send(topic, key, value, None, None, None)
         guard.watch(future)
+        if topic in LAG_TOPICS:  # a hop the worker reads itself: in flight until acked
+            future.add_done_callback(functools.partial(_note_sent, progress.sending()))
         return future
+
+    def _note_sent(token: int, future: asyncio.Future[Any]) -> None:
+        if future.cancelled() or future.exception() is not None:
+            progress.send_failed(token)
+        else:
+            metadata = future.result()
+            progress.sent(token, metadata.topic, metadata.partition, metadata.offset)
 
     async def reject(record: Any, exc: Exception, stage: DeadLetterStage) -> None:
         """A record its agent cannot read goes to the DLQ with why; the agent goes on."""
@@ -113,24 +124,29 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
         """A plan goes to its shipment's partition, and claims each of its identifiers."""
         async for record in stream.events():
             guard.raise_if_failed()
-            if record.value is None:
-                continue  # a tombstone: plans are not deleted, the shipment keeps its plan
-            try:
-                plan = ShipmentPlan.model_validate_json(record.value)
-            except ValueError as exc:
-                await reject(record, exc, DeadLetterStage.STATE)
-                continue
-            await send(
-                topics.SHIPMENTS_INBOX,
-                encode_key(plan.shipment_id),
-                encode_model(InboxMessage(kind="plan", plan=plan)),
+            await route_plan(record)
+            message = record.message
+            progress.processed(message.topic, message.partition, message.offset)
+
+    async def route_plan(record: Any) -> None:
+        if record.value is None:
+            return  # a tombstone: plans are not deleted, the shipment keeps its plan
+        try:
+            plan = ShipmentPlan.model_validate_json(record.value)
+        except ValueError as exc:
+            await reject(record, exc, DeadLetterStage.STATE)
+            return
+        await send(
+            topics.SHIPMENTS_INBOX,
+            encode_key(plan.shipment_id),
+            encode_model(InboxMessage(kind="plan", plan=plan)),
+        )
+        keys = sorted({i.key for i in plan.all_identifiers()})
+        for key in keys:
+            claim = ResolveMessage(
+                kind="claim", identifier=key, shipment_id=plan.shipment_id, plan_keys=keys
             )
-            keys = sorted({i.key for i in plan.all_identifiers()})
-            for key in keys:
-                claim = ResolveMessage(
-                    kind="claim", identifier=key, shipment_id=plan.shipment_id, plan_keys=keys
-                )
-                await send(topics.RESOLVE, encode_key(key), encode_model(claim))
+            await send(topics.RESOLVE, encode_key(key), encode_model(claim))
 
     parking_ttl = timedelta(seconds=settings.hub_parking_ttl_s)
     event_time = EventTimeMark()  # of the events this worker resolves: the parking clock
@@ -140,36 +156,41 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
         """Identifier -> shipments, hop by hop over the event's identifiers; else park."""
         async for record in stream.events():
             guard.raise_if_failed()
-            try:
-                message = decode_resolve(record.message.topic, record.value)
-            except (ValueError, TypeError) as exc:  # TypeError: a tombstone (None)
-                await reject(record, exc, DeadLetterStage.RESOLVE)
-                continue
-            if message.event is not None:
-                event_time.saw(message.event.occurred_at)
-            key = encode_key(message.identifier)
-            owners = json.loads(index.get(key) or b"[]")
-            # only parking, claims, notes, sweeps and events kept at a consolidating
-            # identifier touch the parked events: an event on its way (forwarded, hopping,
-            # or sent to park) skips decoding them
-            skip = (message.kind == "event" or (message.kind == "park" and bool(owners))) and not (
-                owners and is_consolidating_key(message.identifier)
-            )
-            waiting = Parked() if skip else Parked.loads(parked.get(key))
-            new_owners, new_parked, sends = resolve_outputs(
-                message, owners, waiting, now=datetime.now(UTC)
-            )
-            if new_owners != owners:
-                index[key] = json.dumps(new_owners).encode()
-            if not new_parked.same_as(waiting):
-                if new_parked.events:
-                    parked[key] = new_parked.dumps()
-                elif key in parked:
-                    del parked[key]
-            for topic, out_key, value in sends:
-                await send(topic, out_key, value)
-                if topic == topics.DLQ:
-                    _count_resolve_dead_letter(value, known_sources)
+            await resolve_record(record)
+            message = record.message
+            progress.processed(message.topic, message.partition, message.offset)
+
+    async def resolve_record(record: Any) -> None:
+        try:
+            message = decode_resolve(record.message.topic, record.value)
+        except (ValueError, TypeError) as exc:  # TypeError: a tombstone (None)
+            await reject(record, exc, DeadLetterStage.RESOLVE)
+            return
+        if message.event is not None:
+            event_time.saw(message.event.occurred_at)
+        key = encode_key(message.identifier)
+        owners = json.loads(index.get(key) or b"[]")
+        # only parking, claims, notes, sweeps and events kept at a consolidating
+        # identifier touch the parked events: an event on its way (forwarded, hopping,
+        # or sent to park) skips decoding them
+        skip = (message.kind == "event" or (message.kind == "park" and bool(owners))) and not (
+            owners and is_consolidating_key(message.identifier)
+        )
+        waiting = Parked() if skip else Parked.loads(parked.get(key))
+        new_owners, new_parked, sends = resolve_outputs(
+            message, owners, waiting, now=datetime.now(UTC)
+        )
+        if new_owners != owners:
+            index[key] = json.dumps(new_owners).encode()
+        if not new_parked.same_as(waiting):
+            if new_parked.events:
+                parked[key] = new_parked.dumps()
+            elif key in parked:
+                del parked[key]
+        for topic, out_key, value in sends:
+            await send(topic, out_key, value)
+            if topic == topics.DLQ:
+                _count_resolve_dead_letter(value, known_sources)
 
     @app.timer(interval=settings.hub_parking_sweep_s)
     async def sweep_parking() -> None:
@@ -191,63 +212,68 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
         """Per shipment: apply plans and events, advance to the watermark, publish alerts."""
         async for record in stream.events():
             guard.raise_if_failed()
-            partition = record.message.partition
-            try:
-                message = decode_inbox(record.value)
-            except (ValueError, TypeError) as exc:
-                await reject(record, exc, DeadLetterStage.STATE)
-                continue
-            moved = False
-            if message.kind == "event" and not message.replayed:
-                # only fresh events are activity: a tick or a clock move must not keep
-                # a silent partition from following wall time (that silence is a stall)
-                moved = clock.saw(partition, event_time_of(message))
-            if message.kind == "clock":
-                if message.until is not None:
-                    current = clock.explicit.get(partition)
-                    clock.explicit[partition] = max(message.until, current or message.until)
-                    _store_watermarks(watermarks, clock, partition)
-                continue
-            if moved and persist_due.get(partition, 0.0) <= time.monotonic():
-                # at most once a second: after a crash the events since the last commit
-                # are read again and move it as far; a lower watermark only delays alerts
+            await detect_record(record)
+            message = record.message
+            progress.processed(message.topic, message.partition, message.offset)
+
+    async def detect_record(record: Any) -> None:
+        partition = record.message.partition
+        try:
+            message = decode_inbox(record.value)
+        except (ValueError, TypeError) as exc:
+            await reject(record, exc, DeadLetterStage.STATE)
+            return
+        moved = False
+        if message.kind == "event" and not message.replayed:
+            # only fresh events are activity: a tick or a clock move must not keep
+            # a silent partition from following wall time (that silence is a stall)
+            moved = clock.saw(partition, event_time_of(message))
+        if message.kind == "clock":
+            if message.until is not None:
+                current = clock.explicit.get(partition)
+                clock.explicit[partition] = max(message.until, current or message.until)
                 _store_watermarks(watermarks, clock, partition)
-                persist_due[partition] = time.monotonic() + WATERMARK_PERSIST_S
-            key = record.key
-            stored = records.get(key)
-            if stored is None:
-                stored = load_stored(shipments.get(key))
-            updated, alerts = inbox_step(
-                stored,
-                message,
-                partition,
-                clock.watermark(partition),
-                wall_now=time.time(),
-                plan_grace_s=settings.hub_plan_grace_s,
-            )
-            # The alerts first, acknowledged, then the state that records them as sent:
-            # a crash between the two re-reads the input and sends them again (same
-            # delivery ids). The other order lost them: the table's write (local store or
-            # changelog) could outlive an alert still in the producer's buffer, and the
-            # re-read input then found them already open (a SIGKILL fault test saw it).
-            sent = [await send(topic, k, v) for topic, k, v in alert_sends(alerts)]
-            if sent:
-                await asyncio.gather(*sent)
-            if updated is not None and updated is not stored:
-                due = shipment_runner.next_due(updated.record)
-                shipments[key] = updated.dumps(due)
-                records.put(key, updated)
-                clock.schedule(partition, key.decode(), due)
-                clock.hold(partition, key.decode(), updated.hold_until)
-                shares = cards_value(shipment_cards(updated.record.state))
-                if scorecard_shares.get(key) != shares:
-                    scorecard_shares[key] = shares
-            if message.event is not None and not message.replayed and updated is not None:
-                received = message.event.received_at.timestamp()
-                metrics.PROCESSING_SECONDS.observe(max(0.0, time.time() - received))
-            if alerts:
-                metrics.count_alert_transitions(alerts)
-                _log_alerts(alerts, message)
+            return
+        if moved and persist_due.get(partition, 0.0) <= time.monotonic():
+            # at most once a second: after a crash the events since the last commit
+            # are read again and move it as far; a lower watermark only delays alerts
+            _store_watermarks(watermarks, clock, partition)
+            persist_due[partition] = time.monotonic() + WATERMARK_PERSIST_S
+        key = record.key
+        stored = records.get(key)
+        if stored is None:
+            stored = load_stored(shipments.get(key))
+        updated, alerts = inbox_step(
+            stored,
+            message,
+            partition,
+            clock.watermark(partition),
+            wall_now=time.time(),
+            plan_grace_s=settings.hub_plan_grace_s,
+        )
+        # The alerts first, acknowledged, then the state that records them as sent:
+        # a crash between the two re-reads the input and sends them again (same
+        # delivery ids). The other order lost them: the table's write (local store or
+        # changelog) could outlive an alert still in the producer's buffer, and the
+        # re-read input then found them already open (a SIGKILL fault test saw it).
+        sent = [await send(topic, k, v) for topic, k, v in alert_sends(alerts)]
+        if sent:
+            await asyncio.gather(*sent)
+        if updated is not None and updated is not stored:
+            due = shipment_runner.next_due(updated.record)
+            shipments[key] = updated.dumps(due)
+            records.put(key, updated)
+            clock.schedule(partition, key.decode(), due)
+            clock.hold(partition, key.decode(), updated.hold_until)
+            shares = cards_value(shipment_cards(updated.record.state))
+            if scorecard_shares.get(key) != shares:
+                scorecard_shares[key] = shares
+        if message.event is not None and not message.replayed and updated is not None:
+            received = message.event.received_at.timestamp()
+            metrics.PROCESSING_SECONDS.observe(max(0.0, time.time() - received))
+        if alerts:
+            metrics.count_alert_transitions(alerts)
+            _log_alerts(alerts, message)
 
     @app.timer(interval=settings.hub_tick_interval_s)
     async def tick() -> None:
@@ -257,12 +283,10 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
         )
         if clock.stale:
             _rebuild(clock, shipments, watermarks, set(mine))
-        lagging = _lagging(app, settings)
-        metrics.ABSENCE_HELD_BACK.set(1 if lagging else 0)
-        if lagging:
-            clock.behind()
+        _measure_backlog(app, clock, progress, settings.hub_max_lag)
+        metrics.ABSENCE_HELD_BACK.set(1 if clock.held_back else 0)
         for partition in mine:
-            watermark = clock.watermark(partition, lagging=lagging)
+            watermark = clock.watermark(partition)
             if watermark is None:
                 continue
             released = clock.pop_released(partition, time.time())
@@ -273,6 +297,7 @@ def declare_hub_agents(app: Any, settings: Settings) -> None:
     @app.on_partitions_assigned.connect
     async def on_assigned(sender: Any, assigned: Any, **kwargs: Any) -> None:
         clock.stale = True
+        clock.measure_again()  # the new partitions' backlog is not known yet
         records.clear()  # another worker may have changed what we held before
 
 
@@ -372,14 +397,28 @@ def _rebuild(clock: PartitionClock, shipments: Any, watermarks: Any, mine: set[i
 LAG_TOPICS = frozenset({topics.EVENTS, topics.RESOLVE, topics.SHIPMENTS_INBOX})
 
 
-def _lagging(app: Any, settings: Settings) -> bool:
-    """True while this worker's own backlog exceeds the threshold on any partition it
-    reads on the way to a shipment (events, resolve hops, inbox): after our outage, the
-    carriers' reports are still in that backlog, so wall time must not advance absence
-    deadlines past them."""
+def _measure_backlog(
+    app: Any, clock: PartitionClock, progress: InputProgress, max_lag: int
+) -> None:
+    """Tell the clock this worker's unprocessed backlog on every partition it reads on the
+    way to a shipment (events, resolve hops, inbox) and its sends to them in flight: after
+    our outage the carriers' reports are still in that backlog, so wall time must not
+    advance absence deadlines past them. Logs when absence alerts are held back or free."""
+    held_back = clock.held_back
     try:
-        backlog = unread_backlog(app, LAG_TOPICS)
-        return any(unread > settings.hub_max_lag for unread in backlog.values())
-    except Exception:  # no lag figure: do not suppress
-        log.debug("consumer lag unavailable", exc_info=True)
-        return False
+        backlog = worker_backlog(app, LAG_TOPICS, progress)
+    except Exception:  # no figure (consumer not started): the clock stays as it was
+        log.debug("consumer backlog unavailable", exc_info=True)
+        return
+    clock.note_backlog(backlog, progress.oldest_send(), max_lag)
+    if clock.held_back != held_back:
+        known = [n for b in backlog.values() if (n := b.unprocessed) is not None]
+        log.info(
+            "absence alerts %s: largest unprocessed backlog %s (threshold %s), %s sends "
+            "in flight, %s partitions not fetched yet",
+            "held back" if clock.held_back else "follow wall time when idle",
+            max(known, default=0),
+            max_lag,
+            progress.in_flight,
+            len(backlog) - len(known),
+        )

@@ -104,8 +104,9 @@ ALERTS_OPEN = Gauge(
 )
 ABSENCE_HELD_BACK = Gauge(
     "trackhub_absence_alerts_held_back",
-    "1 while this worker's backlog is over TRACKHUB_HUB_MAX_LAG, so wall time does not "
-    "advance absence deadlines (stalls, delays), else 0.",
+    "1 while wall time does not advance this worker's absence deadlines (stalls, delays): "
+    "from its start or a rebalance until its backlog is measured, and from a backlog over "
+    "TRACKHUB_HUB_MAX_LAG until that backlog is processed; else 0.",
 )
 
 # --- every worker -------------------------------------------------------------------------

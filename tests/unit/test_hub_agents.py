@@ -6,6 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 from hub import shipment_runner, topics
 from hub.hub_agents import (
+    CATCH_UP_STEPS,
     PartitionClock,
     StoredRecord,
     inbox_step,
@@ -16,6 +17,7 @@ from hub.hub_agents import (
 from hub.hub_messages import InboxMessage, ResolveMessage
 from hub.resolve_step import MAX_PARKED_PER_IDENTIFIER, Parked, oldest_parked
 from hub.resolve_step import resolve_outputs as resolve_step
+from hub.worker_ops import PartitionBacklog
 from schemas.events import DeadLetter, TrackingEvent
 from tests.factories import event_data, make_plan
 
@@ -261,19 +263,29 @@ def _clock(wall: list[datetime], mono: list[float]) -> PartitionClock:
     )
 
 
-def test_partition_clock_watermark_explicit_idle_and_lag() -> None:
+def _backlog(*counts: int | None, at: int = 0) -> dict[int, PartitionBacklog]:
+    """Partitions 0.. with ``counts`` unprocessed records each, their agents at ``at``."""
+    return {
+        n: PartitionBacklog(None if count is None else at + count, at)
+        for n, count in enumerate(counts)
+    }
+
+
+def test_partition_clock_watermark_explicit_idle_and_held_back() -> None:
     wall = [datetime(2026, 11, 25, tzinfo=UTC)]
     mono = [0.0]
     clock = _clock(wall, mono)
+    clock.note_backlog(_backlog(0, 0), oldest_send=None, max_lag=50)  # caught up at 0 s
     assert clock.watermark(0) is None  # nothing seen, not idle long enough
     assert clock.saw(0, T0) is True
     assert clock.saw(0, T0 - timedelta(hours=1)) is False  # older: the mark stays
     assert clock.watermark(0) == T0 - timedelta(minutes=10)
     clock.explicit[0] = T0 + timedelta(days=1)
     assert clock.watermark(0) == T0 + timedelta(days=1)
-    mono[0] = 31.0  # idle: wall time takes over, unless the hub itself is lagging
+    mono[0] = 31.0  # idle: wall time takes over, unless the hub itself is behind
     assert clock.watermark(0) == wall[0] - timedelta(minutes=10)
-    assert clock.watermark(0, lagging=True) == T0 + timedelta(days=1)
+    clock.note_backlog(_backlog(51, 0), oldest_send=None, max_lag=50)
+    assert clock.held_back and clock.watermark(0) == T0 + timedelta(days=1)
     clock.schedule(0, "SHP-B", T0 + timedelta(hours=2))
     clock.schedule(0, "SHP-A", T0 + timedelta(hours=1))
     clock.schedule(0, "SHP-A", T0 + timedelta(hours=1))
@@ -283,24 +295,106 @@ def test_partition_clock_watermark_explicit_idle_and_lag() -> None:
     assert clock.pop_released(1, 9.0) == [] and clock.pop_released(1, 10.0) == ["SHP-C"]
 
 
-def test_wall_time_waits_until_the_worker_has_been_caught_up_for_the_idle_time() -> None:
+def test_no_partition_follows_wall_time_before_the_first_complete_backlog_measurement() -> None:
+    """Regression: the detect agent read a plan before the first tick had measured the
+    backlog, took wall time as its watermark (idle since the worker started) and advanced
+    the shipment to it; the backlog's reports then came late and opened a stall at once
+    (the held-back lag test, whole file). A rebalance measures again."""
+    wall = [datetime(2026, 11, 25, tzinfo=UTC)]
+    mono = [100.0]
+    clock = _clock(wall, mono)
+    assert clock.held_back and clock.watermark(0) is None
+    not_fetched = _backlog(0, None)
+    clock.note_backlog(not_fetched, oldest_send=None, max_lag=50)
+    assert clock.held_back and clock.watermark(0) is None
+    clock.note_backlog(_backlog(0, 7), oldest_send=None, max_lag=50)  # complete, under it
+    assert not clock.held_back
+    mono[0] = 129.0
+    assert clock.watermark(0) is None  # idle counts from the measurement
+    mono[0] = 130.0
+    assert clock.watermark(0) == wall[0] - timedelta(minutes=10)
+    clock.measure_again()
+    assert clock.held_back and clock.watermark(0) is None
+
+
+def test_once_behind_wall_time_waits_until_every_input_and_hop_is_worked_off() -> None:
     """Regression: once the backlog fell under the threshold, an idle partition followed
-    wall time at once, before the backlog's last messages (and their resolve hops)
-    reached their shipments: the held-back lag test saw a false stall. Idleness counts
-    from ``settle_s`` (5 s) after the worker was last behind."""
+    wall time before the backlog's last records (and their resolve hops) reached their
+    shipments. Held back from over the threshold until nothing is left to process on any
+    input and no send to one is unacknowledged; idleness counts from then."""
     wall = [datetime(2026, 11, 25, tzinfo=UTC)]
     mono = [100.0]
     clock = _clock(wall, mono)
     clock.saw(0, T0)  # at 100 s
-    clock.behind()  # still behind at 100 s
-    mono[0] = 125.0
-    clock.behind()  # behind again at 125 s; caught up after that
-    mono[0] = 140.0  # idle 40 s since its last event, but only 15 s since caught up
+    clock.note_backlog(_backlog(6002, 0, 0), oldest_send=None, max_lag=50)
+    for backlog, in_flight in [
+        ([40, 0, 0], 0),  # under the threshold, not worked off
+        ([0, 3000, 0], 0),  # the events became resolve hops: over it again
+        ([0, 0, 1], 0),  # the last report, on its way to the shipment's partition
+        ([0, 0, 0], 1),  # a send to an input not acknowledged yet
+        ([0, None, 0], 0),  # a partition whose log end is not known
+    ]:
+        mono[0] += 10
+        oldest = mono[0] - 1 if in_flight else None
+        clock.note_backlog(_backlog(*backlog), oldest_send=oldest, max_lag=50)
+        assert clock.held_back, (backlog, in_flight)
+        assert clock.watermark(0) == T0 - timedelta(minutes=10), (backlog, in_flight)
+    mono[0] = 160.0
+    clock.note_backlog(_backlog(0, 0, 0), oldest_send=None, max_lag=50)  # worked off at 160 s
+    assert not clock.held_back
+    mono[0] = 189.0  # idle 89 s since its last event, 29 s since caught up
     assert clock.watermark(0) == T0 - timedelta(minutes=10)
-    mono[0] = 156.0  # 31 s since caught up, but the settle time (5 s) comes first
-    assert clock.watermark(0) == T0 - timedelta(minutes=10)
-    mono[0] = 160.0  # the settle time and 30 s of idleness since caught up: wall time now
+    mono[0] = 190.0
     assert clock.watermark(0) == wall[0] - timedelta(minutes=10)
+    clock.note_backlog(_backlog(12, 0, 0), oldest_send=mono[0], max_lag=50)  # everyday traffic
+    assert clock.watermark(0) == wall[0] - timedelta(minutes=10)
+
+
+def test_after_a_backlog_steady_traffic_catches_up_without_ever_being_empty() -> None:
+    """Traffic that never leaves the inputs empty (a few records and a send always in
+    flight) must not hold absence alerts back for ever after an outage: the worker
+    catches up after CATCH_UP_STEPS measurements in a row, each past the previous one's
+    ends with no older send unacknowledged; one that is not starts the count again."""
+    wall = [datetime(2026, 11, 25, tzinfo=UTC)]
+    mono = [100.0]
+    clock = _clock(wall, mono)
+    clock.note_backlog(_backlog(6002, 0, 0), oldest_send=None, max_lag=50)
+    at = 6000
+
+    def measure(*counts: int, oldest_send: float | None) -> None:
+        mono[0] += 1
+        clock.note_backlog(_backlog(*counts, at=at), oldest_send=oldest_send, max_lag=50)
+
+    measure(12, 3, 1, oldest_send=mono[0] + 0.5)  # first under the threshold: ends noted
+    for _ in range(CATCH_UP_STEPS - 1):  # each time past the ends noted before
+        at += 20
+        measure(12, 3, 1, oldest_send=mono[0] + 0.5)
+        assert clock.held_back
+    measure(12, 3, 1, oldest_send=mono[0] - 1.5)  # a send from before the last one, unacked
+    assert clock.held_back
+    for step in range(CATCH_UP_STEPS):  # counted again from there
+        assert clock.held_back, step
+        at += 20
+        measure(12, 3, 1, oldest_send=mono[0] + 0.5)
+    assert not clock.held_back
+
+
+def test_a_worker_slower_than_its_traffic_stays_held_back() -> None:
+    """Under the threshold but never past the previous measurement's ends: the backlog's
+    last records may still be ahead of it."""
+    clock = _clock([datetime(2026, 11, 25, tzinfo=UTC)], [100.0])
+    clock.note_backlog(_backlog(6002, 0, 0), oldest_send=None, max_lag=50)
+    for n in range(3 * CATCH_UP_STEPS):
+        clock.note_backlog(_backlog(30, 0, 0, at=n * 10), oldest_send=None, max_lag=50)
+        assert clock.held_back, n
+
+
+def test_a_backlog_under_the_threshold_never_holds_wall_time_back() -> None:
+    """TRACKHUB_HUB_MAX_LAG out of reach: the worker follows wall time with its backlog
+    (the not-held-back lag case shows the false stall that setting prevents)."""
+    clock = _clock([datetime(2026, 11, 25, tzinfo=UTC)], [100.0])
+    clock.note_backlog(_backlog(6002, 0, 0), oldest_send=99.0, max_lag=10**9)
+    assert not clock.held_back
 
 
 def test_seller_topic_names_are_legal() -> None:
