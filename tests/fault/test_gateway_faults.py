@@ -182,6 +182,20 @@ async def test_gateway_sigkill_five_times_under_load_loses_no_acknowledged_webho
     assert duplicated == []
 
 
+async def _between_batches(sender: WebhookSender) -> None:
+    """Wait for 0.4 s after the last answers. The slowed Kafka takes each batch of the
+    sender's requests in one produce, so they are answered together and the next ones
+    sent at once; signalled now, the gateway holds a whole batch sent 0.4 s before (a
+    fixed sleep could land just after a batch was sent, with nothing read yet)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        last = max((a.answered_at for a in sender.all_attempts()), default=None)
+        if last is not None and 0.4 <= time.monotonic() - last <= 0.6:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the load's answers never paused: no batch to signal in")
+
+
 async def test_gateway_sigterm_under_load_finishes_in_flight_requests(
     proxied: ProxiedBroker, tmp_path: Path
 ) -> None:
@@ -199,6 +213,7 @@ async def test_gateway_sigterm_under_load_finishes_in_flight_requests(
         proxied.proxy.set_latency(0.4)  # each way: a produce round trip takes 0.8 s more
         load = asyncio.create_task(sender.send(native_webhooks("term", 5000), stop))
         await asyncio.sleep(3)
+        await _between_batches(sender)
         term_at = time.monotonic()
         exit_code = await asyncio.to_thread(gateway.terminate)
         exited_s = time.monotonic() - term_at
