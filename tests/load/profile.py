@@ -120,12 +120,9 @@ def run_profile(broker_env: dict[str, str], config: ProfileConfig, work_dir: Pat
     sources = load_sources()
     routes = gateway_routes(settings.model_copy(update={"sources": sources}))
     factory = WebhookFactory(routes, LOAD_SECRET)
-    first = 0
-    for phase in config.phases():  # bursts pre-encoded: the load's CPU goes to sending
-        count = int(phase.rate * phase.seconds)
-        if phase.kind == "burst":
-            factory.prepare(first, count)
-        first += count
+    # every body encoded before the gateway starts (about 55 µs each, 1.5 million for 10
+    # minutes at 2,500/s): during the run the load's CPU goes to signing and sending only
+    factory.prepare(0, sum(int(phase.rate * phase.seconds) for phase in config.phases()))
     start = raw_log_ends(settings)
     gateway = GatewayProcess(
         broker_env,
