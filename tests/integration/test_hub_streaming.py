@@ -26,9 +26,11 @@ from hub.offline import alert_row, run_offline
 from hub.settings import Settings
 from schemas.alerts import Alert
 from schemas.events import DeadLetter, TrackingEvent
+from tests.conftest import subprocess_env
 from tests.factories import make_plan, native_event
 from tests.support.hub_worker import start_worker, stop_worker
 from tests.support.kafka_reading import end_offsets, group_backlog, read_since
+from tests.support.private_broker import PrivateBroker, private_broker
 
 NOW = datetime(2026, 3, 25, tzinfo=UTC)
 
@@ -319,9 +321,19 @@ def _same_partition_values(
     return (value for value in candidates if partition_of(f"{kind}:{value}") == target)
 
 
+@pytest.fixture(scope="module")
+def lag_broker() -> Iterator[PrivateBroker]:
+    """A broker of the lag cases' own. On the session broker the hub's tables and inbox
+    carry earlier tests' clock moves (the simulator's fake clock runs days ahead), and a
+    worker that inherits a watermark in the future opens every deadline at once: a CI run
+    saw this case's shipment get a promise delay 30 days early."""
+    with private_broker("lag-hub") as broker:
+        yield broker
+
+
 @pytest.mark.parametrize("max_lag", [50, 10**9], ids=["held-back", "not-held-back"])
 def test_absence_alerts_wait_while_the_hub_works_off_its_own_backlog(
-    kafka_settings: Settings, cli_env: dict[str, str], max_lag: int
+    lag_broker: PrivateBroker, max_lag: int
 ) -> None:
     """Our outage is not a carrier's stall. The forwarder reported at -40 h and at -10 h
     (stall limit 36 h), but the hub was down: the second report waits behind a backlog
@@ -329,6 +341,7 @@ def test_absence_alerts_wait_while_the_hub_works_off_its_own_backlog(
     open a stall the second report then resolves; held back while the backlog exceeds
     TRACKHUB_HUB_MAX_LAG, no alert is published. With the threshold out of reach, the
     false stall appears: the setting is what prevents it."""
+    kafka_settings, cli_env = lag_broker.settings, subprocess_env(lag_broker.env)
     suffix = f"{int(time.time() * 1000) % 10**8:08d}"
     now = datetime.now(UTC)
     hawb = f"SZXLAG{suffix}"
