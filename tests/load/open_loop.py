@@ -9,14 +9,17 @@ connection pool counts against the gateway rather than vanishing; how late reque
 left is reported separately (``send_lag``) to tell the two apart.
 
 A 503 with ``Retry-After`` (the gateway shedding load, or Kafka away) is sent again,
-byte for byte, after the time it asks, as a carrier's sender does; its latency still
-counts from its first due time, so a webhook that needed retries to get its 202 shows as
-slow, not as two fast answers.
+byte for byte, as a carrier's sender does: no sooner than it asks, backing off
+exponentially with jitter (``retry_delay_s``), so that shed requests do not all come back
+in the same second and keep the gateway shedding. Its latency still counts from its first
+due time, so a webhook that needed retries to get its 202 shows as slow, not as two fast
+answers.
 """
 
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import time
 from collections import Counter
@@ -28,7 +31,18 @@ from tests.load.lean_http import Answer, LeanConnection, request_bytes
 from tests.load.traffic import Webhook
 
 TICK_S = 0.002
+HOST = "gateway"  # the Host header: the gateways answer any
 MAX_ATTEMPTS = 30  # then the load gives a webhook up (counted as an error)
+MAX_BACKOFF_DOUBLINGS = 5  # the n-th retry waits Retry-After x 2^min(n-1, 5) x [1, 2)
+
+
+def retry_delay_s(retry_after_s: float, attempt: int, rng: random.Random) -> float:
+    """How long a sender waits before sending again after its ``attempt``-th try was
+    answered 503 with ``Retry-After``: never less than asked, doubling per attempt, and
+    spread over [1, 2) times that so that retries do not come back together."""
+    return retry_after_s * 2 ** min(attempt - 1, MAX_BACKOFF_DOUBLINGS) * rng.uniform(1.0, 2.0)
+
+
 ENVELOPE_ID = re.compile(rb'"envelope_id": ?"(raw_[0-9a-f]{32})"')
 
 
@@ -54,7 +68,7 @@ class PhaseResult:
 
 
 async def run_phases(
-    base_url: str,
+    base_urls: list[str],
     phases: list[Phase],
     make: Callable[[int], Webhook],
     *,
@@ -71,10 +85,17 @@ async def run_phases(
     lanes can carry the queue grows, and every queued request's latency with it (from its
     due time), as it would for senders whose webhooks wait.
     """
-    url = urlsplit(base_url)
-    load = _Load(host=url.hostname or "127.0.0.1", port=url.port or 80, timeout_s=timeout_s)
+    load = _Load(timeout_s=timeout_s)
     results = [PhaseResult(p) for p in phases]
-    lanes = [asyncio.create_task(load.lane()) for _ in range(connections)]
+    # lanes spread over the gateways as a load balancer spreads connections; every lane's
+    # connection open before the first request (opening a thousand at full rate would be
+    # a burst of its own)
+    targets = [_target(base_urls[n % len(base_urls)]) for n in range(connections)]
+    opened = [await LeanConnection.open(host, port) for host, port in targets]
+    lanes = [
+        asyncio.create_task(load.lane(host, port, connection))
+        for (host, port), connection in zip(targets, opened, strict=True)
+    ]
     counter = 0
     try:
         for result in results:
@@ -87,9 +108,7 @@ async def run_phases(
                 due_count = min(total, int((now - phase_start) * result.phase.rate) + 1)
                 while sent < due_count:
                     webhook = make(counter)
-                    request = request_bytes(
-                        f"{load.host}:{load.port}", webhook.path, webhook.headers, webhook.body
-                    )
+                    request = request_bytes(HOST, webhook.path, webhook.headers, webhook.body)
                     load.submit(
                         _Due(phase_start + sent / result.phase.rate, phase_start, result, request)
                     )
@@ -98,6 +117,8 @@ async def run_phases(
                 result.started = sent
                 await asyncio.sleep(TICK_S)
         while load.outstanding:  # queued, in flight or waiting to be retried
+            if all(lane.done() for lane in lanes):
+                break  # every lane failed: their exceptions are raised below
             await asyncio.sleep(0.05)
         for _ in lanes:
             load.queue.put_nowait(None)
@@ -117,22 +138,25 @@ class _Due:
     attempts: int = 0
 
 
+def _target(base_url: str) -> tuple[str, int]:
+    url = urlsplit(base_url)
+    return url.hostname or "127.0.0.1", url.port or 80
+
+
 @dataclass
 class _Load:
-    host: str
-    port: int
     timeout_s: float
     queue: asyncio.Queue[_Due | None] = field(default_factory=asyncio.Queue)
     outstanding: int = 0  # submitted and not finally answered
+    rng: random.Random = field(default_factory=lambda: random.Random(8))  # retry jitter
 
     def submit(self, item: _Due) -> None:
         self.outstanding += 1
         self.queue.put_nowait(item)
 
-    async def lane(self) -> None:
+    async def lane(self, host: str, port: int, connection: LeanConnection | None) -> None:
         """Send queued requests one at a time on one connection (reopened after a
         failure) until the queue hands out ``None``."""
-        connection: LeanConnection | None = None
         while (item := await self.queue.get()) is not None:
             result = item.result
             if item.attempts == 0:
@@ -141,9 +165,9 @@ class _Load:
             try:
                 async with asyncio.timeout(self.timeout_s):
                     if connection is None or not connection.usable:
-                        connection = await LeanConnection.open(self.host, self.port)
+                        connection = await LeanConnection.open(host, port)
                     answer = await connection.exchange(item.request)
-            except (OSError, TimeoutError) as exc:
+            except Exception as exc:  # no answer (refused, reset, timed out, unparsable)
                 result.errors[type(exc).__name__] += 1
                 if connection is not None:
                     connection.close()
@@ -163,7 +187,8 @@ class _Load:
             if item.attempts < MAX_ATTEMPTS:
                 result.retries += 1
                 loop = asyncio.get_running_loop()
-                loop.call_later(answer.retry_after_s, self.queue.put_nowait, item)
+                delay = retry_delay_s(answer.retry_after_s, item.attempts, self.rng)
+                loop.call_later(delay, self.queue.put_nowait, item)
                 return
             result.errors["gave_up_after_503s"] += 1
         elif answer.status == 202:

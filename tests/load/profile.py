@@ -1,14 +1,16 @@
 """The load profile: steady load at rate R, then bursts at ``burst_factor`` x R.
 
 Phases: a short warm-up (not counted), ``steady_s`` at R, then ``bursts`` times
-(``burst_s`` at factor x R, ``pause_s`` back at R). A real ``trackhub gateway`` takes
-the load from this process (open loop, ``tests.load.open_loop``); its RSS is sampled
-throughout; at the end the raw log is read to its end and every 202 must be on it once.
+(``burst_s`` at factor x R, ``pause_s`` back at R). Real ``trackhub gateway`` replicas
+take the load from this process (open loop, ``tests.load.open_loop``, its lanes spread
+over them); their RSS and the CPU of every process are sampled throughout; at the end the
+raw log is read to its end and every 202 must be on it once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,8 +36,9 @@ class ProfileConfig:
     pause_s: float = 20.0
     bursts: int = 3
     warmup_s: float = 5.0
-    connections: int = 1024  # the load's lanes: more than the gateway takes at once
-    max_in_flight: int = 512  # the gateway's TRACKHUB_GATEWAY_MAX_IN_FLIGHT
+    connections: int = 2048  # the load's lanes: more than the gateways take at once (2 x 512)
+    max_in_flight: int = 512  # each gateway's TRACKHUB_GATEWAY_MAX_IN_FLIGHT
+    gateways: int = 2  # replicas, as deploy/k8s/gateway.yml runs; lanes spread over them
 
     def phases(self) -> list[Phase]:
         phases = [Phase("warmup", "warmup", self.rate, self.warmup_s)] if self.warmup_s else []
@@ -123,26 +126,27 @@ def run_profile(broker_env: dict[str, str], config: ProfileConfig, work_dir: Pat
     # every body encoded before the gateway starts (about 55 µs each, 1.5 million for 10
     # minutes at 2,500/s): during the run the load's CPU goes to signing and sending only
     factory.prepare(0, sum(int(phase.rate * phase.seconds) for phase in config.phases()))
+    # millions of prepared (route, body) tuples: out of the collector's sight, or its full
+    # collections stop the load for hundreds of milliseconds, counted against the gateway
+    gc.freeze()
     start = raw_log_ends(settings)
-    gateway = GatewayProcess(
-        broker_env,
-        work_dir,
-        sources=sources,
-        gateway_max_in_flight=str(config.max_in_flight),
-        log_format="json",
-    )
+    gateways = [
+        GatewayProcess(
+            broker_env,
+            _folder(work_dir / f"gateway-{n}"),
+            sources=sources,
+            gateway_max_in_flight=str(config.max_in_flight),
+            log_format="json",
+        )
+        for n in range(config.gateways)
+    ]
     try:
-        gateway.start()
-        assert gateway.process is not None
-        sampler = RssSampler(gateway.process.pid)
+        pids = [gateway.start().pid for gateway in gateways]
+        sampler = RssSampler(pids)
         rss_start = sampler.sample()
         sampler.start()
         cpu = CpuMeter(
-            {
-                "load": os.getpid(),
-                "gateway": gateway.process.pid,
-                "broker": local_kafka.status(settings).pid,
-            }
+            {"load": [os.getpid()], "gateway": pids, "broker": [local_kafka.status(settings).pid]}
         )
 
         def enter(phase: Phase) -> None:
@@ -153,7 +157,7 @@ def run_profile(broker_env: dict[str, str], config: ProfileConfig, work_dir: Pat
             with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
                 results = runner.run(
                     run_phases(
-                        gateway.url,
+                        [gateway.url for gateway in gateways],
                         config.phases(),
                         factory.make,
                         connections=config.connections,
@@ -164,10 +168,12 @@ def run_profile(broker_env: dict[str, str], config: ProfileConfig, work_dir: Pat
             sampler.stop()
             cpu.enter("end")
         rss_end = sampler.sample()
-        if gateway.process.poll() is not None:
-            raise RuntimeError(f"the gateway died: {gateway.log_text[-2000:]}")
+        for gateway in gateways:
+            if gateway.process is not None and gateway.process.poll() is not None:
+                raise RuntimeError(f"a gateway died: {gateway.log_text[-2000:]}")
     finally:
-        gateway.stop()
+        for gateway in gateways:
+            gateway.stop()
     accepted = [envelope for r in results for envelope in r.accepted]
     raw = check_raw_log(settings, start, accepted)
     figures = {
@@ -191,13 +197,15 @@ class CpuMeter:
     called as a phase starts; what was used since the previous call goes to that one's kind.
     Answers that arrive after their phase ended count for the next one."""
 
-    pids: dict[str, int | None]
+    pids: dict[str, list[int | None]]
     used: dict[str, dict[str, float]] = field(default_factory=dict)  # kind -> name -> s
     _kind: str = ""
     _last: dict[str, float] = field(default_factory=dict)
 
     def enter(self, kind: str) -> None:
-        now = {name: cpu_seconds(pid) for name, pid in self.pids.items() if pid}
+        now = {
+            name: sum(cpu_seconds(pid) for pid in pids if pid) for name, pids in self.pids.items()
+        }
         if self._kind:
             totals = self.used.setdefault(self._kind, {})
             for name, seconds in now.items():
@@ -239,6 +247,11 @@ def _figures(
             if (started := sum(r.started for r in results))
         },
     )
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
 
 
 def _settings(env: dict[str, str]) -> Settings:

@@ -11,10 +11,11 @@ from tests.perf.common import rss_mib
 
 @dataclass
 class RssSampler:
-    """Samples a process's VmRSS every ``interval_s`` on a thread, tagged with the phase
-    kind running at that moment (``phase`` is set by the load as it moves on)."""
+    """Samples the VmRSS of processes every ``interval_s`` on a thread, keeping the largest
+    of them, tagged with the phase kind running at that moment (``phase`` is set by the
+    load as it moves on)."""
 
-    pid: int
+    pids: list[int]
     interval_s: float = 0.25
     phase: str = "start"
     samples: list[tuple[float, str, float]] = field(default_factory=list)  # (monotonic, kind, MiB)
@@ -27,8 +28,8 @@ class RssSampler:
         return self
 
     def sample(self) -> float:
-        """One sample now (also kept), in MiB."""
-        mib = rss_mib(self.pid)
+        """One sample now (also kept): the largest process's, in MiB."""
+        mib = max(rss_mib(pid) for pid in self.pids)
         self.samples.append((time.monotonic(), self.phase, mib))
         return mib
 

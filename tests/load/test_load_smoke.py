@@ -32,6 +32,7 @@ SMOKE = ProfileConfig(
     warmup_s=1,
     connections=64,
     max_in_flight=3,
+    gateways=1,
 )
 
 
