@@ -36,7 +36,7 @@ class ProfileConfig:
     pause_s: float = 20.0
     bursts: int = 3
     warmup_s: float = 5.0
-    connections: int = 2048  # the load's lanes: more than the gateways take at once (2 x 512)
+    connections: int = 1024  # the load's lanes: as many as the gateways admit (2 x 512)
     max_in_flight: int = 512  # each gateway's TRACKHUB_GATEWAY_MAX_IN_FLIGHT
     gateways: int = 2  # replicas, as deploy/k8s/gateway.yml runs; lanes spread over them
 

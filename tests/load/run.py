@@ -73,7 +73,7 @@ def main() -> None:
     parser.add_argument("--warmup-s", type=float, default=5.0)
     parser.add_argument("--partitions", type=int, default=4)
     parser.add_argument("--gateways", type=int, default=2, help="gateway replicas")
-    parser.add_argument("--connections", type=int, default=2048, help="the load's lanes")
+    parser.add_argument("--connections", type=int, default=1024, help="the load's lanes")
     parser.add_argument("--max-in-flight", type=int, default=512, help="per gateway")
     parser.add_argument("--json", type=Path, help="also write the report here")
     args = parser.parse_args()
