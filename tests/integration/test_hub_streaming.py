@@ -13,6 +13,7 @@ import os
 import signal
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -26,6 +27,7 @@ from hub.offline import alert_row, run_offline
 from hub.settings import Settings
 from schemas.alerts import Alert
 from schemas.events import DeadLetter, TrackingEvent
+from schemas.shipments import ShipmentPlan
 from tests.conftest import subprocess_env
 from tests.factories import make_plan, native_event
 from tests.support.hub_worker import start_worker, stop_worker
@@ -437,8 +439,56 @@ def test_absence_alerts_wait_while_the_hub_works_off_its_own_backlog(
         ]
         if max_lag < BACKLOG:
             assert mine == [], [a.summary for a in mine]
+            # held back no longer: a forwarder silent for 40 h now is a real stall, alerted
+            silent = _stalled_plan(f"{suffix}S", now)
+            register_plans(kafka_settings, [silent.plan])
+            _publish(kafka_settings, [silent.picked])
+            deadline = time.monotonic() + 60
+            stalls: list[Alert] = []
+            while not stalls and time.monotonic() < deadline:
+                time.sleep(1)
+                stalls = [
+                    a
+                    for a in map(
+                        Alert.model_validate_json, read_since(kafka_settings, alerts_start)
+                    )
+                    if a.shipment_id == silent.plan.shipment_id and a.type.value == "stall"
+                ]
+            assert stalls, "absence alerts stayed held back after the backlog was worked off"
         else:
             assert {(a.type.value, a.state.value) for a in mine} >= {("stall", "open")}
         assert worker.poll() is None, "the worker died"
     finally:
         stop_worker(worker)
+
+
+@dataclass(frozen=True)
+class _Stalled:
+    plan: ShipmentPlan
+    picked: TrackingEvent
+
+
+def _stalled_plan(suffix: str, now: datetime) -> _Stalled:
+    """A shipment registered 41 h ago whose forwarder last reported 40 h ago (stall
+    limit 36 h): stalled now, by wall time."""
+    hawb = f"SZXSTL{suffix}"
+    plan = make_plan(
+        shipment_id=f"SHP-STL-{suffix}",
+        identifiers=[{"kind": "order_id", "value": f"SO-STL-{suffix}"}],
+        legs=[
+            {
+                "leg": "first_mile",
+                "party": {"role": "forwarder", "id": "fwd-sz"},
+                "identifiers": [{"kind": "hawb", "value": hawb}],
+                "sla": {"max_duration": "P3D"},
+                "stall_limit": "PT36H",
+            }
+        ],
+        handoffs=[],
+        promised_delivery_at=(now + timedelta(days=30)).isoformat(),
+        registered_at=(now - timedelta(hours=41)).isoformat(),
+    )
+    picked = native_event(
+        (now - timedelta(hours=40)).isoformat(), "picked_up", f"hawb:{hawb}", "fwd-sz", "forwarder"
+    )
+    return _Stalled(plan, picked)
