@@ -7,9 +7,7 @@ pure functions; agents only wire them to topics.
 
 The producer is made idempotent with ``acks=all`` (see ``IdempotentProducer``): faust's
 aiokafka driver turns idempotence on only inside transactions, and we do not use faust's
-``exactly_once`` mode (it duplicates on rebalance). The consumer (``GuardedConsumer``)
-commits nothing past a failed publish, and reads a partition the group never committed
-from its start after every rebalance (faust could otherwise skip records there).
+``exactly_once`` mode (it duplicates on rebalance).
 """
 
 from __future__ import annotations
@@ -17,7 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -78,49 +76,12 @@ class PublishFailed(RuntimeError):
     """An output record was not written; its input must not be committed."""
 
 
-def never_committed(
-    committed: Mapping[Any, int | None], is_changelog: Callable[[Any], bool]
-) -> list[Any]:
-    """The input partitions among ``committed`` (aiokafka's answer to seek-to-committed)
-    that have no committed offset to seek to; a table's changelog is not an input."""
-    return [
-        tp
-        for tp, offset in committed.items()
-        if (offset is None or offset <= 0) and not is_changelog(tp)
-    ]
-
-
 class GuardedConsumer(faust_aiokafka.Consumer):
-    """faust's aiokafka consumer that commits nothing past a failed publish, and that
-    rewinds the input partitions the group never committed when faust seeks to the
-    committed offsets.
-
-    Why the rewind: faust seeks every assigned partition to its committed offset when it
-    resumes the streams after a rebalance, to undo whatever was fetched meanwhile. While
-    a worker restores its tables, the set of partitions faust asks aiokafka for can be
-    empty for a moment (the restored changelogs paused, the inputs not resumed yet);
-    aiokafka reads an empty set as "every partition", hands back the records it had
-    buffered for the paused inputs and moves their positions past them, and faust drops
-    those records. aiokafka's seek-to-committed skips a partition with no committed
-    offset, so such a partition stayed past the dropped records: its new owner did not
-    read them until the next rebalance (docs/reliability.md). Here it goes back to its log
-    start, which is what ``auto_offset_reset="earliest"`` means for it; a record read
-    twice changes nothing (at-least-once, idempotent processing).
-    """
-
     async def _commit(self, offsets: Mapping[Any, int]) -> bool:
         guard: PublishGuard | None = getattr(self.app, "publish_guard", None)
         if guard is not None:
             guard.raise_if_failed()
         return await super()._commit(offsets)
-
-    async def seek_to_committed(self) -> Mapping[Any, int]:
-        committed = await super().seek_to_committed()
-        rewind = never_committed(committed, self._is_changelog_tp)
-        if rewind:
-            log.debug("no committed offset, reading from the start: %s", rewind)
-            await self._thread.seek_to_beginning(*rewind)
-        return committed
 
 
 class IdempotentTransport(faust_aiokafka.Transport):
@@ -197,8 +158,6 @@ def new_app(app_id: str, settings: Settings, datadir: Path) -> HubApp:
         topic_allow_declare=True,
         producer_acks=-1,
         producer_linger=0.005,
-        # a partition the group never committed is read from its start (GuardedConsumer
-        # rewinds it there after every rebalance, as this setting says)
         consumer_auto_offset_reset="earliest",
         # a dead worker's partitions move to the living ones within ~10 s, not a minute
         broker_session_timeout=10.0,
