@@ -346,32 +346,8 @@ def test_absence_alerts_wait_while_the_hub_works_off_its_own_backlog(
     kafka_settings, cli_env = lag_broker.settings, subprocess_env(lag_broker.env)
     suffix = f"{int(time.time() * 1000) % 10**8:08d}"
     now = datetime.now(UTC)
-    hawb = f"SZXLAG{suffix}"
-    plan = make_plan(
-        shipment_id=f"SHP-LAG-{suffix}",
-        identifiers=[{"kind": "order_id", "value": f"SO-LAG-{suffix}"}],
-        legs=[
-            {
-                "leg": "first_mile",
-                "party": {"role": "forwarder", "id": "fwd-sz"},
-                "identifiers": [{"kind": "hawb", "value": hawb}],
-                "sla": {"max_duration": "P3D"},
-                "stall_limit": "PT36H",
-            },
-            {
-                "leg": "last_mile",
-                "party": {"role": "last_mile_carrier", "id": "usps"},
-                "identifiers": [{"kind": "tracking_number", "value": f"9400LAG{suffix}"}],
-                "sla": {"max_duration": "P5D"},
-            },
-        ],
-        handoffs=[],
-        promised_delivery_at=(now + timedelta(days=30)).isoformat(),
-        registered_at=(now - timedelta(hours=41)).isoformat(),
-    )
-    picked = native_event(
-        (now - timedelta(hours=40)).isoformat(), "picked_up", f"hawb:{hawb}", "fwd-sz", "forwarder"
-    )
+    shipment = _stalled_plan("LAG", suffix, now, last_mile=True)
+    plan, picked, hawb = shipment.plan, shipment.picked, shipment.hawb
     at_hub = native_event(
         (now - timedelta(hours=10)).isoformat(),
         "received_at_origin_hub",
@@ -440,7 +416,7 @@ def test_absence_alerts_wait_while_the_hub_works_off_its_own_backlog(
         if max_lag < BACKLOG:
             assert mine == [], [a.summary for a in mine]
             # held back no longer: a forwarder silent for 40 h now is a real stall, alerted
-            silent = _stalled_plan(f"{suffix}S", now)
+            silent = _stalled_plan("STL", suffix, now)
             register_plans(kafka_settings, [silent.plan])
             _publish(kafka_settings, [silent.picked])
             deadline = time.monotonic() + 60
@@ -466,24 +442,35 @@ def test_absence_alerts_wait_while_the_hub_works_off_its_own_backlog(
 class _Stalled:
     plan: ShipmentPlan
     picked: TrackingEvent
+    hawb: str
 
 
-def _stalled_plan(suffix: str, now: datetime) -> _Stalled:
+def _stalled_plan(tag: str, suffix: str, now: datetime, *, last_mile: bool = False) -> _Stalled:
     """A shipment registered 41 h ago whose forwarder last reported 40 h ago (stall
-    limit 36 h): stalled now, by wall time."""
-    hawb = f"SZXSTL{suffix}"
-    plan = make_plan(
-        shipment_id=f"SHP-STL-{suffix}",
-        identifiers=[{"kind": "order_id", "value": f"SO-STL-{suffix}"}],
-        legs=[
+    limit 36 h): stalled now, by wall time (its ``picked`` report once read)."""
+    hawb = f"SZX{tag}{suffix}"
+    legs = [
+        {
+            "leg": "first_mile",
+            "party": {"role": "forwarder", "id": "fwd-sz"},
+            "identifiers": [{"kind": "hawb", "value": hawb}],
+            "sla": {"max_duration": "P3D"},
+            "stall_limit": "PT36H",
+        }
+    ]
+    if last_mile:
+        legs.append(
             {
-                "leg": "first_mile",
-                "party": {"role": "forwarder", "id": "fwd-sz"},
-                "identifiers": [{"kind": "hawb", "value": hawb}],
-                "sla": {"max_duration": "P3D"},
-                "stall_limit": "PT36H",
+                "leg": "last_mile",
+                "party": {"role": "last_mile_carrier", "id": "usps"},
+                "identifiers": [{"kind": "tracking_number", "value": f"9400{tag}{suffix}"}],
+                "sla": {"max_duration": "P5D"},
             }
-        ],
+        )
+    plan = make_plan(
+        shipment_id=f"SHP-{tag}-{suffix}",
+        identifiers=[{"kind": "order_id", "value": f"SO-{tag}-{suffix}"}],
+        legs=legs,
         handoffs=[],
         promised_delivery_at=(now + timedelta(days=30)).isoformat(),
         registered_at=(now - timedelta(hours=41)).isoformat(),
@@ -491,4 +478,4 @@ def _stalled_plan(suffix: str, now: datetime) -> _Stalled:
     picked = native_event(
         (now - timedelta(hours=40)).isoformat(), "picked_up", f"hawb:{hawb}", "fwd-sz", "forwarder"
     )
-    return _Stalled(plan, picked)
+    return _Stalled(plan, picked, hawb)
