@@ -7,7 +7,8 @@ pure functions; agents only wire them to topics.
 
 The producer is made idempotent with ``acks=all`` (see ``IdempotentProducer``): faust's
 aiokafka driver turns idempotence on only inside transactions, and we do not use faust's
-``exactly_once`` mode (it duplicates on rebalance).
+``exactly_once`` mode (it duplicates on rebalance). The consumer (``GuardedConsumer``)
+commits nothing past a failed publish and never drops a record it fetched.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -76,12 +77,57 @@ class PublishFailed(RuntimeError):
     """An output record was not written; its input must not be committed."""
 
 
+def records_to_rewind(
+    records: Mapping[Any, list[Any]], keeps: Callable[[Any], bool]
+) -> dict[Any, int]:
+    """For each fetched partition whose records would be dropped (``keeps`` is false for
+    it), the offset of its first fetched record: where to seek it back to."""
+    return {tp: batch[0].offset for tp, batch in records.items() if batch and not keeps(tp)}
+
+
 class GuardedConsumer(faust_aiokafka.Consumer):
+    """faust's aiokafka consumer that commits nothing past a failed publish and never
+    drops a fetched record.
+
+    faust hands aiokafka its set of active partitions *by reference*, across to the
+    consumer's thread, and filters the fetched records against that same set when the
+    fetch returns. While a worker restores its tables after a rebalance, the set changes
+    under the fetch: it can be empty when aiokafka reads it (aiokafka then drains every
+    assigned partition, paused inputs included) and lack a partition when the records
+    come back (faust then drops them, with aiokafka's position already past them). On
+    resume faust seeks back to the committed offsets, but a partition the group never
+    committed is not sought, so its dropped records were not read until the next
+    rebalance (docs/reliability.md, tests/fault/test_rebalance_faults.py).
+
+    Here the fetch gets a copy of the set taken on the event loop (nothing fetched when it
+    is empty), and a partition whose fetched records faust would drop is sought back to
+    its first one, so they are fetched again once the partition is active.
+    """
+
     async def _commit(self, offsets: Mapping[Any, int]) -> bool:
         guard: PublishGuard | None = getattr(self.app, "publish_guard", None)
         if guard is not None:
             guard.raise_if_failed()
         return await super()._commit(offsets)
+
+    async def _getmany(self, active_partitions: set[Any] | None, timeout: float) -> Any:
+        if active_partitions is None:  # a client-only app reads everything it is given
+            return await super()._getmany(None, timeout)
+        wanted = set(active_partitions)
+        if not wanted:
+            return {}
+        records = await super()._getmany(wanted, timeout)
+        active, buffered = self._get_active_partitions(), self._buffered_partitions
+        rewind = records_to_rewind(records, lambda tp: tp in active or tp in buffered)
+        if not rewind:
+            return records
+        # a partition revoked meanwhile is no longer ours to seek, nor to read
+        assigned = self.assignment()
+        sought = {tp: offset for tp, offset in rewind.items() if tp in assigned}
+        if sought:
+            log.debug("fetched while paused, sought back: %s", sought)
+            await self._thread.seek_wait(sought)
+        return {tp: batch for tp, batch in records.items() if tp not in rewind}
 
 
 class IdempotentTransport(faust_aiokafka.Transport):

@@ -12,12 +12,12 @@ replaced with probes on ``tracking.raw.v1``, then worker a with probes on
 
 No probe is a message of its topic, so each must come back as one dead letter on
 ``tracking.dlq.v1`` naming its partition and offset; the test measures, per partition,
-the time from writing a probe to its dead letter. Without the rewind in
-``hub.app.GuardedConsumer`` the replacement could skip every probe on its new
-partitions until the next rebalance (docs/reliability.md): while it restored its
-tables, faust asked aiokafka for an empty set of partitions, aiokafka returned the
-buffered probes of the paused inputs and faust dropped them. That is a race: without the
-rewind this test failed in 2 of 3 runs (a one-round version in 6 of 9). The
+the time from writing a probe to its dead letter. Without ``hub.app.GuardedConsumer``'s
+fetch the replacement could skip every probe on its new partitions until the next
+rebalance (docs/reliability.md): while it restored its tables, the set of partitions
+faust had handed aiokafka became empty under the fetch, aiokafka returned the buffered
+probes of the paused inputs and faust dropped them. That is a race: without the fix
+this test failed in 2 of 3 runs (a one-round version in 6 of 9). The
 replacement's table recovery
 starts ``RECOVERY_DELAY_S`` after its assignment (faust's ``STREAM_RECOVERY_DELAY``), as
 it does on a busy machine while the stores open, so that its probes are fetched before
@@ -188,12 +188,6 @@ def figures(written: dict[Probe, float], latency: dict[Probe, float]) -> list[st
     return lines
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="open bug (docs/reliability.md): the rewind of never-committed partitions "
-    "(GuardedConsumer.seek_to_committed) fixed this race but was reverted: with it, "
-    "test_api_live's first stall never arrived in two full CI runs",
-)
 def test_replacement_workers_read_never_committed_partitions_from_their_start() -> None:
     """Figures (pytest -s): per probed partition, how many probes came back and the
     worst time from write to dead letter; the assert is that every probe comes back

@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import tempfile
 import time
 from collections import Counter
+from pathlib import Path
 
 from kafka import TopicPartition
 
@@ -16,29 +18,44 @@ from hub.settings import Settings
 from tests.support.cli_process import spawn_cli
 from tests.support.kafka_reading import consumer_at, end_offsets
 
+LOG_TAIL_LINES = 200
+_logs: dict[int, Path] = {}
+
 
 def start_worker(cli_env: dict[str, str], **settings: str) -> subprocess.Popen:
     """``trackhub worker`` on the test broker. The wall clock never moves its watermarks
-    (idle advance off): the tests' journeys happened months ago."""
+    (idle advance off): the tests' journeys happened months ago. Its log (warnings and
+    up) goes to a file that ``stop_worker`` prints: pytest shows it when a test fails."""
     env = cli_env | {
         "TRACKHUB_HUB_IDLE_AFTER_S": "0",
         "TRACKHUB_LOG_LEVEL": "WARNING",
         "TRACKHUB_WORKER_HTTP_PORT": "0",  # any free port: tests run several workers
     }
     env |= {f"TRACKHUB_{name.upper()}": value for name, value in settings.items()}
-    return spawn_cli("worker", env)
+    fd, name = tempfile.mkstemp(prefix="trackhub-worker-", suffix=".log")
+    os.close(fd)
+    process = spawn_cli("worker", env, stderr_log=Path(name))
+    _logs[process.pid] = Path(name)
+    return process
 
 
 def stop_worker(process: subprocess.Popen, timeout_s: float = 60) -> None:
-    """SIGTERM (a clean faust shutdown), SIGKILL if it does not end in time."""
-    if process.poll() is not None:
+    """SIGTERM (a clean faust shutdown), SIGKILL if it does not end in time; then the
+    last ``LOG_TAIL_LINES`` lines of its log on stdout, and the log file removed."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+    log = _logs.pop(process.pid, None)
+    if log is None:
         return
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    lines = log.read_text(errors="replace").splitlines()
+    log.unlink(missing_ok=True)
+    print(f"--- worker {process.pid} (exit {process.returncode}), last of {len(lines)} log lines")
+    print("\n".join(lines[-LOG_TAIL_LINES:]))
 
 
 class InboxWatcher:
