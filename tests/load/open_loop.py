@@ -58,6 +58,7 @@ class Phase:
 class PhaseResult:
     phase: Phase
     latencies_s: list[float] = field(default_factory=list)  # due -> answer, 2xx only
+    due_at_s: list[float] = field(default_factory=list)  # each latency's due, from phase start
     send_lag_s: list[float] = field(default_factory=list)  # due -> actually started
     statuses: Counter[int] = field(default_factory=Counter)
     errors: Counter[str] = field(default_factory=Counter)  # no answer: exception name
@@ -193,6 +194,7 @@ class _Load:
             result.errors["gave_up_after_503s"] += 1
         elif answer.status == 202:
             result.latencies_s.append(finished - item.due)
+            result.due_at_s.append(item.due - item.phase_start)
             found = ENVELOPE_ID.search(answer.body)
             if found:
                 result.accepted.append(found.group(1).decode())

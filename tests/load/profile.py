@@ -26,6 +26,8 @@ from tests.load.traffic import LOAD_SECRET, WebhookFactory, gateway_routes, load
 from tests.perf.common import cpu_seconds, percentile
 from tests.support.gateway_process import GatewayProcess
 
+WINDOW_S = 5.0  # the report's latency timeline: one p99 per window
+
 
 @dataclass(frozen=True)
 class ProfileConfig:
@@ -69,6 +71,8 @@ class KindFigures:
     rss_max_mib: float
     # CPU each process spent per request started in these phases, in microseconds
     cpu_us_per_request: dict[str, float]
+    # p99 of the webhooks falling due in each WINDOW_S window of these phases, in order
+    window_p99_ms: list[float] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,11 @@ class ProfileReport:
                 f"gateway RSS max {f.rss_max_mib:.0f} MiB; CPU per request "
                 + ", ".join(f"{name} {us:.0f} µs" for name, us in f.cpu_us_per_request.items())
             )
+            if f.window_p99_ms:
+                out.append(
+                    f"{f.kind:>6}: p99 by {WINDOW_S:.0f} s window (by due time), ms: "
+                    + " ".join(f"{ms:.0f}" for ms in f.window_p99_ms)
+                )
         out.append(
             f"gateway RSS: {self.rss_start_mib:.0f} MiB ready, {self.rss_end_mib:.0f} MiB at the end"
         )
@@ -246,7 +255,17 @@ def _figures(
             for name, seconds in cpu.used.get(kind, {}).items()
             if (started := sum(r.started for r in results))
         },
+        window_p99_ms=[p for r in results for p in window_p99_ms(r)],
     )
+
+
+def window_p99_ms(result: PhaseResult, window_s: float = WINDOW_S) -> list[float]:
+    """The p99 time to 202 of the webhooks due in each ``window_s`` of the phase, in ms: a
+    stall shows as one window's spike, a gateway short of CPU as every window high."""
+    windows: dict[int, list[float]] = {}
+    for due, latency in zip(result.due_at_s, result.latencies_s, strict=True):
+        windows.setdefault(int(due // window_s), []).append(latency * 1000)
+    return [percentile(windows[n], 0.99) for n in sorted(windows)]
 
 
 def _folder(path: Path) -> Path:

@@ -51,6 +51,7 @@ def test_the_load_profile_loses_nothing_and_memory_stays_bounded(
     assert report.raw.lost == 0
     assert report.raw.found == requested
     assert report.raw.duplicates == 0
+    assert len(report.figures["steady"].window_p99_ms) == 2  # the timeline: 10 s in 5 s windows
 
     steady = report.figures["steady"].rss_max_mib
     assert report.figures["burst"].rss_max_mib <= steady + BURST_RSS_HEADROOM_MIB
