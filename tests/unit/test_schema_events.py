@@ -176,6 +176,21 @@ def test_envelope_rejects_oversized_body() -> None:
     huge = base64.b64encode(b"x" * (4 * 1024 * 1024 + 1)).decode()
     with pytest.raises(ValidationError, match="over the"):
         RawEnvelope.model_validate({**make_envelope().model_dump(), "body_b64": huge})
+    with pytest.raises(ValidationError, match="over the"):  # the gateway's path too
+        make_envelope(body=b"x" * (4 * 1024 * 1024 + 1))
+
+
+@pytest.mark.parametrize(
+    "body", [b"", b"x", b"{}", b"\xff\xfe\x00 latin-1", bytes(range(256)) * 40]
+)
+def test_from_body_gives_the_envelope_full_validation_gives(body: bytes) -> None:
+    """from_body skips decoding what it encoded itself: the result must not differ."""
+    fast = make_envelope(body=body)
+    full = RawEnvelope.model_validate(fast.model_dump(exclude={"body_sha256", "envelope_id"}))
+    assert fast == full
+    assert fast.body == body
+    with pytest.raises(ValidationError, match="String should have at most 200 characters"):
+        make_envelope(body=body, content_type="x" * 201)  # the other fields still checked
 
 
 def test_dead_letter_id_is_deterministic_and_keeps_raw() -> None:
