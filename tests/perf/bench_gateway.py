@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from dataclasses import dataclass
 
 import aiohttp
 import uvloop
@@ -89,15 +90,41 @@ async def _load(
     return latencies, statuses, elapsed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--requests", type=int, default=30_000)
-    parser.add_argument("--warmup", type=int, default=2_000)
-    parser.add_argument("--concurrency", type=int, default=64)
-    parser.add_argument("--keep-broker", action="store_true")
-    args = parser.parse_args()
+@dataclass(frozen=True)
+class BenchFigures:
+    requests: int
+    statuses: dict[int, int]
+    seconds: float
+    latencies_ms: list[float]
+    cpu_s: dict[str, float]  # by process: gateway, load, broker
+    concurrency: int
 
-    env = bench_env(fresh=False)
+    @property
+    def rate(self) -> float:
+        """Webhooks per second: the rate the gateway benchmark sustains."""
+        return self.requests / self.seconds
+
+    def lines(self) -> list[str]:
+        ms = self.latencies_ms
+        per_webhook = ", ".join(
+            f"{name} {cpu / self.requests * 1e6:.0f} us" for name, cpu in self.cpu_s.items()
+        )
+        return [
+            f"gateway: 1 process; load: 1 process, concurrency {self.concurrency}",
+            f"requests: {self.requests}  statuses: {dict(sorted(self.statuses.items()))}",
+            f"throughput: {self.rate:,.0f} webhooks/s over {self.seconds:.1f} s",
+            f"latency to durable 202: p50 {percentile(ms, 0.50):.1f} ms  "
+            f"p99 {percentile(ms, 0.99):.1f} ms  p99.9 {percentile(ms, 0.999):.1f} ms  "
+            f"max {max(ms):.1f} ms",
+            f"CPU per webhook: {per_webhook}; cores busy on average: "
+            f"{sum(self.cpu_s.values()) / self.seconds:.2f} of {os.cpu_count()}",
+        ]
+
+
+def measure(
+    env: dict[str, str], requests: int = 30_000, warmup: int = 2_000, concurrency: int = 64
+) -> BenchFigures:
+    """Start a gateway on the broker of ``env`` (TRACKHUB_*), warm it up, measure, stop it."""
     port = free_port()
     gateway_env = (
         os.environ
@@ -112,35 +139,42 @@ def main() -> None:
     try:
         _wait_healthy(f"http://127.0.0.1:{port}/healthz")
         url = f"http://127.0.0.1:{port}/webhooks/bench"
-        deliveries = _deliveries(args.warmup + args.requests)
+        deliveries = _deliveries(warmup + requests)
         run = uvloop.run  # the load generator should not be the bottleneck
-        run(_load(url, deliveries[: args.warmup], args.concurrency))
+        run(_load(url, deliveries[:warmup], concurrency))
         processes = {"gateway": gateway.pid, "load": os.getpid(), "broker": broker_pid(env)}
         before = {name: cpu_seconds(pid) for name, pid in processes.items() if pid}
-        latencies, statuses, elapsed = run(_load(url, deliveries[args.warmup :], args.concurrency))
+        latencies, statuses, elapsed = run(_load(url, deliveries[warmup:], concurrency))
         used = {name: cpu_seconds(processes[name]) - start for name, start in before.items()}
     finally:
         gateway.terminate()
         gateway.wait(timeout=30)
+    return BenchFigures(
+        requests=len(latencies),
+        statuses=statuses,
+        seconds=elapsed,
+        latencies_ms=[x * 1000 for x in latencies],
+        cpu_s=used,
+        concurrency=concurrency,
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--requests", type=int, default=30_000)
+    parser.add_argument("--warmup", type=int, default=2_000)
+    parser.add_argument("--concurrency", type=int, default=64)
+    parser.add_argument("--keep-broker", action="store_true")
+    args = parser.parse_args()
+
+    env = bench_env(fresh=False)
+    try:
+        figures = measure(env, args.requests, args.warmup, args.concurrency)
+    finally:
         if not args.keep_broker:
             stop_bench_broker(env)
-    ms = [x * 1000 for x in latencies]
     print(f"machine: {machine()}")
-    print(f"gateway: 1 process; load: 1 process, concurrency {args.concurrency}")
-    print(f"requests: {len(latencies)}  statuses: {dict(sorted(statuses.items()))}")
-    print(f"throughput: {len(latencies) / elapsed:,.0f} webhooks/s over {elapsed:.1f} s")
-    print(
-        f"latency to durable 202: p50 {percentile(ms, 0.50):.1f} ms  "
-        f"p99 {percentile(ms, 0.99):.1f} ms  p99.9 {percentile(ms, 0.999):.1f} ms  "
-        f"max {max(ms):.1f} ms"
-    )
-    per_webhook = ", ".join(
-        f"{name} {cpu / len(latencies) * 1e6:.0f} us" for name, cpu in used.items()
-    )
-    print(
-        f"CPU per webhook: {per_webhook}; cores busy on average: "
-        f"{sum(used.values()) / elapsed:.2f} of {os.cpu_count()}"
-    )
+    print("\n".join(figures.lines()))
 
 
 def _wait_healthy(url: str, timeout_s: float = 60) -> None:
