@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -127,9 +128,11 @@ def _child(format_name: str, runs: int, seed: int, time_limit_s: float, failures
         if result.outcome.failed:
             path = save_failure(failures, format_name, seed, data, result.detail)
             report()
+            shutil.rmtree(corpus, ignore_errors=True)
             raise AssertionError(f"{result.outcome}: {result.detail} (input: {path})")
         if stats.cases >= runs:
             report()
+            shutil.rmtree(corpus, ignore_errors=True)
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)  # libFuzzer never returns from Fuzz(); this run is done
