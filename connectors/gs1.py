@@ -46,7 +46,11 @@ def _digital_link(uri: str) -> list[str] | None:
     """The path segments of an http(s) URI (Digital Links may use any host and a prefix)."""
     if not uri.lower().startswith(("https://", "http://")):
         return None
-    return [unquote(s) for s in urlsplit(uri).path.split("/") if s]
+    try:
+        path = urlsplit(uri).path
+    except ValueError:  # no URI at all ("http://[" is an unclosed IPv6 host): no link
+        return None
+    return [unquote(s) for s in path.split("/") if s]
 
 
 def sscc_from_epc(epc: str, error: type[ConnectorError]) -> str | None:

@@ -16,6 +16,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal, Self
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     Field,
     StringConstraints,
@@ -63,6 +64,23 @@ class EventSource(StrictModel):
     )
 
 
+def _whole_minute_offset(moment: datetime) -> datetime:
+    offset = moment.utcoffset()
+    seconds = int(offset.total_seconds()) if offset is not None else 0
+    if seconds % 60:
+        sign, size = ("-" if seconds < 0 else "+"), abs(seconds)
+        shown = f"{sign}{size // 3600:02d}:{size % 3600 // 60:02d}:{size % 60:02d}"
+        raise ValueError(
+            f"UTC offset {shown} has seconds (a zone's local mean time before standard "
+            "time: a date before about 1900?); JSON carries whole minutes only"
+        )
+    return moment
+
+
+# an aware time that survives JSON as it is: its UTC offset is whole minutes
+WireDatetime = Annotated[AwareDatetime, AfterValidator(_whole_minute_offset)]
+
+
 class TrackingEvent(StrictModel):
     """One normalized tracking event.
 
@@ -91,9 +109,9 @@ class TrackingEvent(StrictModel):
     reason_code: ShortStr | None = Field(
         default=None, description="The source's reason/exception code, when separate"
     )
-    occurred_at: AwareDatetime
-    received_at: AwareDatetime
-    estimated_at: AwareDatetime | None = None
+    occurred_at: WireDatetime
+    received_at: WireDatetime
+    estimated_at: WireDatetime | None = None
     location: Location | None = None
     raw_id: Annotated[str, StringConstraints(pattern=r"^raw_[0-9a-f]{32}$")] | None = Field(
         default=None, description="envelope_id of the RawEnvelope this came from"

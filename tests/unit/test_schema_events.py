@@ -210,3 +210,16 @@ def test_dead_letter_needs_a_reason() -> None:
 def test_every_milestone_value_is_a_stable_lower_snake_code() -> None:
     for milestone in Milestone:
         assert milestone.value == milestone.name.lower()
+
+
+def test_event_times_must_have_whole_minute_offsets() -> None:
+    """A zone's local mean time (an IANA zone before ~1900) has an offset with seconds,
+    which JSON cannot carry: the event would change on its way through Kafka."""
+    from zoneinfo import ZoneInfo
+
+    lmt = datetime(1013, 1, 8, 14, 12, tzinfo=ZoneInfo("America/Chicago"))
+    assert lmt.utcoffset() == -timedelta(hours=5, minutes=50, seconds=36)
+    with pytest.raises(ValidationError, match="UTC offset -05:50:36 has seconds"):
+        make_event(occurred_at=lmt)
+    fine = make_event(occurred_at=datetime(2026, 1, 8, 14, 12, tzinfo=ZoneInfo("America/Chicago")))
+    assert TrackingEvent.model_validate_json(fine.model_dump_json()) == fine
