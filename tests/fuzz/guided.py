@@ -6,7 +6,8 @@
 lets libFuzzer steer its mutations by the branches they reach in ``connectors/``,
 ``schemas/`` and ``hub/normalize.py`` (atheris instruments their bytecode), so it finds
 paths no hand-written mutator thought of. Each format runs in a process of its own,
-starting from its fixtures as the corpus, and every input goes through the same oracle
+starting from its fixtures as the corpus and with a dictionary of their JSON keys and
+values or text tokens (``fixture_tokens``), and every input goes through the same oracle
 (``tests.fuzz.oracle.run_case``): events valid against their schema, or a dead letter
 with a clear reason holding the whole payload, within ``--time-limit`` of CPU. A crash or
 hang stops that format's run; its input is written to ``--failures``
@@ -39,6 +40,7 @@ if TYPE_CHECKING:  # imported at run time only once atheris instruments the pars
 DEFAULT_FAILURES = Path(".trackhub/fuzz-failures")
 INSTRUMENTED = ["connectors", "schemas", "hub.normalize"]
 MIN_MAX_LEN = 16 * 1024
+MAX_DICTIONARY = 2000
 _COVERAGE = re.compile(r"\bft: (\d+) corp: (\d+)")
 
 
@@ -86,6 +88,46 @@ def max_len(seeds: tuple[bytes, ...], limit: int) -> int:
     return min(limit, max(MIN_MAX_LEN, 4 * max(len(s) for s in seeds)))
 
 
+def dictionary_entry(token: bytes) -> str:
+    """One line of a libFuzzer dictionary: the token quoted, anything but printable ASCII
+    (and the quote and backslash) as ``\\xNN``."""
+    body = "".join(
+        chr(b) if 0x20 <= b < 0x7F and b not in (0x22, 0x5C) else f"\\x{b:02x}" for b in token
+    )
+    return f'"{body}"'
+
+
+def fixture_tokens(seeds: tuple[bytes, ...], json_format: bool) -> list[bytes]:
+    """What libFuzzer may splice into inputs: for a JSON format every key of the fixtures
+    as a quoted key (``"key":``) and every short string value quoted, since a mapper's
+    dict lookups are no comparison libFuzzer can see; for a text format its words and
+    separators. At most ``MAX_DICTIONARY`` tokens of at most 64 bytes (libFuzzer's limit)."""
+    found: set[bytes] = set()
+    for body in seeds:
+        if json_format:
+            try:
+                _collect_json(json.loads(body), found)
+            except ValueError:
+                continue
+        else:
+            text = body.decode("utf-8", errors="replace")
+            found.update(w.encode() for w in re.findall(r"[A-Za-z0-9]{2,20}|[^A-Za-z0-9\s]", text))
+    tokens = sorted(t for t in found if 0 < len(t) <= 64)
+    return tokens[:MAX_DICTIONARY]
+
+
+def _collect_json(value: object, found: set[bytes]) -> None:
+    if isinstance(value, dict):
+        for key, child in value.items():
+            found.add(json.dumps(key).encode() + b":")
+            _collect_json(child, found)
+    elif isinstance(value, list):
+        for child in value:
+            _collect_json(child, found)
+    elif isinstance(value, str) and len(value) <= 40:
+        found.add(json.dumps(value).encode())
+
+
 def save_failure(folder: Path, format_name: str, seed: int, body: bytes, detail: str) -> Path:
     target = folder / format_name
     target.mkdir(parents=True, exist_ok=True)
@@ -104,6 +146,7 @@ def _child(format_name: str, runs: int, seed: int, time_limit_s: float, failures
 
     with atheris.instrument_imports(include=INSTRUMENTED):
         from connectors.registry import get_connector
+        from tests.fuzz.hypothesis_inputs import JSON_FORMATS
         from tests.fuzz.oracle import quiet_mapper_logs, run_case
         from tests.fuzz.seeds import max_body_bytes, seed_bodies
         from tests.fuzz.stats import FormatStats
@@ -116,6 +159,9 @@ def _child(format_name: str, runs: int, seed: int, time_limit_s: float, failures
     corpus = Path(tempfile.mkdtemp(prefix=f"guided-{format_name}-"))
     for n, body in enumerate(seeds):
         (corpus / f"fixture-{n}").write_bytes(body)
+    tokens = fixture_tokens(seeds, format_name in JSON_FORMATS)
+    dictionary = corpus.with_suffix(".dict")
+    dictionary.write_text("\n".join(dictionary_entry(t) for t in tokens) + "\n")
     began = time.perf_counter()
 
     def report() -> None:
@@ -129,10 +175,12 @@ def _child(format_name: str, runs: int, seed: int, time_limit_s: float, failures
             path = save_failure(failures, format_name, seed, data, result.detail)
             report()
             shutil.rmtree(corpus, ignore_errors=True)
+            dictionary.unlink(missing_ok=True)
             raise AssertionError(f"{result.outcome}: {result.detail} (input: {path})")
         if stats.cases >= runs:
             report()
             shutil.rmtree(corpus, ignore_errors=True)
+            dictionary.unlink(missing_ok=True)
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)  # libFuzzer never returns from Fuzz(); this run is done
@@ -142,6 +190,7 @@ def _child(format_name: str, runs: int, seed: int, time_limit_s: float, failures
         f"-seed={seed}",
         f"-max_len={max_len(seeds, max_body_bytes(format_name))}",
         "-print_final_stats=0",
+        f"-dict={dictionary}",
         f"-artifact_prefix={failures / format_name}/",
         str(corpus),
     ]
