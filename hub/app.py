@@ -100,8 +100,9 @@ class GuardedConsumer(faust_aiokafka.Consumer):
     rebalance (docs/reliability.md, tests/fault/test_rebalance_faults.py).
 
     Here the fetch gets a copy of the set taken on the event loop (nothing fetched when it
-    is empty), and a partition whose fetched records faust would drop is sought back to
-    its first one, so they are fetched again once the partition is active.
+    is empty), and an input partition whose fetched records faust would drop is sought
+    back to its first one, so they are fetched again once the partition is active. A
+    table's changelog partition is not: faust's recovery seeks it itself.
     """
 
     async def _commit(self, offsets: Mapping[Any, int]) -> bool:
@@ -118,7 +119,12 @@ class GuardedConsumer(faust_aiokafka.Consumer):
             return {}
         records = await super()._getmany(wanted, timeout)
         active, buffered = self._get_active_partitions(), self._buffered_partitions
-        rewind = records_to_rewind(records, lambda tp: tp in active or tp in buffered)
+        rewind = records_to_rewind(
+            records,
+            # a table's changelog is left to faust, whose recovery seeks it to the offset
+            # its store has applied; after recovery it only re-reads the worker's own writes
+            lambda tp: tp in active or tp in buffered or self._is_changelog_tp(tp),
+        )
         if not rewind:
             return records
         # a partition revoked meanwhile is no longer ours to seek, nor to read

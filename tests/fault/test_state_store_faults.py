@@ -82,7 +82,7 @@ def differences(disk: Store, log: Store) -> list[str]:
         out += [f"p{partition} only on disk: {k!r}" for k in sorted(here.keys() - there.keys())]
         out += [f"p{partition} only in log: {k!r}" for k in sorted(there.keys() - here.keys())]
         out += [
-            f"p{partition} differs: {k!r}"
+            f"p{partition} differs: {k!r}: on disk {here[k][:300]!r}, in the log {there[k][:300]!r}"
             for k in sorted(here.keys() & there.keys())
             if here[k] != there[k]
         ]
