@@ -7,7 +7,7 @@ lets libFuzzer steer its mutations by the branches they reach in ``connectors/``
 ``schemas/`` and ``hub/normalize.py`` (atheris instruments their bytecode), so it finds
 paths no hand-written mutator thought of. Each format runs in a process of its own,
 starting from its fixtures as the corpus and with a dictionary of their JSON keys and
-values or text tokens (``fixture_tokens``), and every input goes through the same oracle
+values or text tokens (``json_tokens``, ``text_tokens``), and every input goes through the same oracle
 (``tests.fuzz.oracle.run_case``): events valid against their schema, or a dead letter
 with a clear reason holding the whole payload, within ``--time-limit`` of CPU. A crash or
 hang stops that format's run; its input is written to ``--failures``
@@ -97,35 +97,27 @@ def dictionary_entry(token: bytes) -> str:
     return f'"{body}"'
 
 
-def fixture_tokens(seeds: tuple[bytes, ...], json_format: bool) -> list[bytes]:
-    """What libFuzzer may splice into inputs: for a JSON format every key of the fixtures
-    as a quoted key (``"key":``) and every short string value quoted, since a mapper's
-    dict lookups are no comparison libFuzzer can see; for a text format its words and
-    separators. At most ``MAX_DICTIONARY`` tokens of at most 64 bytes (libFuzzer's limit)."""
+def dictionary_tokens(found: set[bytes]) -> list[bytes]:
+    """What libFuzzer may splice into inputs: at most ``MAX_DICTIONARY`` tokens of at most
+    64 bytes (libFuzzer's limit), sorted."""
+    return sorted(t for t in found if 0 < len(t) <= 64)[:MAX_DICTIONARY]
+
+
+def json_tokens(keys: list[str], texts: list[str]) -> set[bytes]:
+    """A JSON format's fixture keys as quoted keys (``"key":``) and its short string values
+    quoted: a mapper's dict lookups are no comparison libFuzzer can see."""
+    return {json.dumps(k).encode() + b":" for k in keys} | {
+        json.dumps(t).encode() for t in texts if len(t) <= 40
+    }
+
+
+def text_tokens(seeds: tuple[bytes, ...]) -> set[bytes]:
+    """A text format's words and separators."""
     found: set[bytes] = set()
     for body in seeds:
-        if json_format:
-            try:
-                _collect_json(json.loads(body), found)
-            except ValueError:
-                continue
-        else:
-            text = body.decode("utf-8", errors="replace")
-            found.update(w.encode() for w in re.findall(r"[A-Za-z0-9]{2,20}|[^A-Za-z0-9\s]", text))
-    tokens = sorted(t for t in found if 0 < len(t) <= 64)
-    return tokens[:MAX_DICTIONARY]
-
-
-def _collect_json(value: object, found: set[bytes]) -> None:
-    if isinstance(value, dict):
-        for key, child in value.items():
-            found.add(json.dumps(key).encode() + b":")
-            _collect_json(child, found)
-    elif isinstance(value, list):
-        for child in value:
-            _collect_json(child, found)
-    elif isinstance(value, str) and len(value) <= 40:
-        found.add(json.dumps(value).encode())
+        text = body.decode("utf-8", errors="replace")
+        found.update(w.encode() for w in re.findall(r"[A-Za-z0-9]{2,20}|[^A-Za-z0-9\s]", text))
+    return found
 
 
 def save_failure(folder: Path, format_name: str, seed: int, body: bytes, detail: str) -> Path:
@@ -146,7 +138,7 @@ def _child(format_name: str, runs: int, seed: int, time_limit_s: float, failures
 
     with atheris.instrument_imports(include=INSTRUMENTED):
         from connectors.registry import get_connector
-        from tests.fuzz.hypothesis_inputs import JSON_FORMATS
+        from tests.fuzz.hypothesis_inputs import JSON_FORMATS, json_vocabulary
         from tests.fuzz.oracle import quiet_mapper_logs, run_case
         from tests.fuzz.seeds import max_body_bytes, seed_bodies
         from tests.fuzz.stats import FormatStats
@@ -159,28 +151,30 @@ def _child(format_name: str, runs: int, seed: int, time_limit_s: float, failures
     corpus = Path(tempfile.mkdtemp(prefix=f"guided-{format_name}-"))
     for n, body in enumerate(seeds):
         (corpus / f"fixture-{n}").write_bytes(body)
-    tokens = fixture_tokens(seeds, format_name in JSON_FORMATS)
+    if format_name in JSON_FORMATS:
+        found = json_tokens(*json_vocabulary(format_name))
+    else:
+        found = text_tokens(seeds)
     dictionary = corpus.with_suffix(".dict")
-    dictionary.write_text("\n".join(dictionary_entry(t) for t in tokens) + "\n")
+    dictionary.write_text("\n".join(dictionary_entry(t) for t in dictionary_tokens(found)) + "\n")
     began = time.perf_counter()
 
-    def report() -> None:
+    def finish() -> None:
+        """Report the tallies and remove the run's corpus and dictionary."""
         stats.seconds = time.perf_counter() - began
         print(json.dumps(_tallies(stats)), flush=True)
+        shutil.rmtree(corpus, ignore_errors=True)
+        dictionary.unlink(missing_ok=True)
 
     def one_input(data: bytes) -> None:
         result = run_case(format_name, data, time_limit_s)
         stats.add(stats.cases, "guided", result)
         if result.outcome.failed:
             path = save_failure(failures, format_name, seed, data, result.detail)
-            report()
-            shutil.rmtree(corpus, ignore_errors=True)
-            dictionary.unlink(missing_ok=True)
+            finish()
             raise AssertionError(f"{result.outcome}: {result.detail} (input: {path})")
         if stats.cases >= runs:
-            report()
-            shutil.rmtree(corpus, ignore_errors=True)
-            dictionary.unlink(missing_ok=True)
+            finish()
             sys.stdout.flush()
             sys.stderr.flush()
             os._exit(0)  # libFuzzer never returns from Fuzz(); this run is done

@@ -31,7 +31,8 @@ def _walk(value: Any, keys: set[str], texts: set[str]) -> None:
 
 
 @functools.cache
-def _json_vocabulary(format_name: str) -> tuple[list[str], list[str]]:
+def json_vocabulary(format_name: str) -> tuple[list[str], list[str]]:
+    """Every key and every string value of the format's JSON fixtures, sorted."""
     keys: set[str] = set()
     texts: set[str] = set()
     for body in seed_bodies(format_name):
@@ -43,7 +44,7 @@ def _json_vocabulary(format_name: str) -> tuple[list[str], list[str]]:
 
 
 def json_strategy(format_name: str) -> st.SearchStrategy[bytes]:
-    keys, texts = _json_vocabulary(format_name)
+    keys, texts = json_vocabulary(format_name)
     key = st.sampled_from(keys) | st.text(max_size=10)
     scalar = (
         st.none()
